@@ -1,0 +1,109 @@
+"""Render the logo fragment, publish it once a move commits, and stream a board's positions.
+
+The only module that talks to django-eventstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import HttpRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
+from django_eventstream import send_event
+from django_eventstream.event import Event
+from django_eventstream.utils import add_default_headers, sse_encode_event
+from django_eventstream.views import Listener, get_listener_manager
+
+from snake import board
+
+EVENT_TYPE = "position"
+KEEPALIVE_SECONDS = 20
+# django-eventstream's own stream opening: 2 KB of padding for proxies that hold small
+# bodies back, then `stream-open`.
+PREAMBLE = ":" + " " * 2048 + "\n\nevent: stream-open\ndata:\n\n"
+KEEPALIVE = "event: keep-alive\ndata:\n\n"
+_SEQ = re.compile(r'data-seq="(\d+)"')
+
+
+def channel(slug: str) -> str:
+    return f"board-{slug}"
+
+
+def render_logo(position: board.Position) -> str:
+    return render_to_string("snake/_logo.html", {"position": position}).strip()
+
+
+def publish(position: board.Position) -> None:
+    """Send the position to every viewer of its board once the current transaction commits."""
+    # django-eventstream delivers at once: sent inside a transaction that later rolls back,
+    # the event would show viewers a move that never happened.
+    transaction.on_commit(
+        lambda: send_event(
+            channel(position.slug), EVENT_TYPE, render_logo(position), json_encode=False
+        )
+    )
+
+
+def event_seq(event: Event) -> int:
+    # Events reach us from other processes (Redis) as rendered HTML only: seq is in the data.
+    found = _SEQ.search(event.data)
+    return int(found.group(1)) if found else -1
+
+
+def _encode(fragment: str) -> str:
+    return sse_encode_event(EVENT_TYPE, fragment)
+
+
+async def _positions(slug: str) -> AsyncIterator[str]:
+    """Yield the current position, then every newer one; never a seq at or below one sent."""
+    name = channel(slug)
+    manager = get_listener_manager()
+    listener = Listener()
+    listener.channels = {name}
+    listener.assign_loop()
+    # Subscribe before reading the state, so that no move can fall between the two.
+    manager.add_listener(listener)
+    current = sync_to_async(board.current)
+    try:
+        position = await current(slug)
+        sent = position.seq
+        yield PREAMBLE + _encode(render_logo(position))
+        while True:
+            try:
+                await asyncio.wait_for(listener.aevent.wait(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+            with manager.lock:
+                items = listener.channel_items.get(name, [])
+                overflow = listener.overflow
+                listener.channel_items = {}
+                listener.overflow = False
+                listener.aevent.clear()
+            # Viewers need only the newest position; publishes from several threads or
+            # workers can arrive out of order, so pick by seq, not by arrival.
+            newest = max(items, key=event_seq, default=None)
+            fragment = None
+            if newest is not None and event_seq(newest) > sent:
+                sent, fragment = event_seq(newest), newest.data
+            if overflow:
+                # django-eventstream dropped events past its MAX_PENDING queue, maybe the
+                # last one: the database holds it, since events are sent after commit.
+                position = await current(slug)
+                if position.seq > sent:
+                    sent, fragment = position.seq, render_logo(position)
+            if fragment is not None:
+                yield _encode(fragment)
+    finally:
+        manager.remove_listener(listener)
+
+
+def stream_response(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Answer with the board's event stream (first event: the current position)."""
+    response = StreamingHttpResponse(_positions(slug), content_type="text/event-stream")
+    add_default_headers(response, request=request)
+    return response

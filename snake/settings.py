@@ -1,0 +1,99 @@
+"""Settings: every environment variable is optional and has a working loopback default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from snake.secret import dev_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SNAKE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+# Django core
+DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret_key(VAR_DIR / "secret_key")
+ALLOWED_HOSTS = os.environ.get(
+    "ALLOWED_HOSTS", f"localhost,127.0.0.1,[::1],{os.environ.get('HOST', '127.0.0.1')}"
+).split(",")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so that `runserver` serves ASGI
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "snake",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "snake.urls"
+ASGI_APPLICATION = "snake.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=0)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock when a transaction starts, so concurrent moves queue on
+    # `timeout` instead of failing with "database is locked" when a reader upgrades.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Only a deployment collects static files (into $STATIC_ROOT); `make run` serves them in place.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+
+LANGUAGE_CODE = "en"
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "snake": {"handlers": ["console"], "level": os.environ.get("SNAKE_LOG_LEVEL", "INFO")},
+        # It logs every listener added at INFO: one line per viewer is noise.
+        "django_eventstream": {"level": "WARNING"},
+    },
+}
+
+# Third-party
+# Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# Ours: the board's geometry, in board pixels.
+SNAKE_BOARD_WIDTH = env_int("SNAKE_BOARD_WIDTH", 1200)
+SNAKE_BOARD_HEIGHT = env_int("SNAKE_BOARD_HEIGHT", 700)
+SNAKE_LOGO_WIDTH = env_int("SNAKE_LOGO_WIDTH", 160)
+SNAKE_LOGO_HEIGHT = env_int("SNAKE_LOGO_HEIGHT", 48)
+SNAKE_START_X = env_int("SNAKE_START_X", 500)
+SNAKE_START_Y = env_int("SNAKE_START_Y", 150)
+SNAKE_STEP = env_int("SNAKE_STEP", 5)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.urls import path, register_converter
+
+from snake import board, views
+
+
+class SlugConverter:
+    regex = board.SLUG_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(SlugConverter, "board")
+
+urlpatterns = [
+    path("", views.board_page, name="home"),
+    path("go/", views.go, name="go"),
+    path("b/<board:slug>/", views.board_page, name="board"),
+    path("b/<board:slug>/move", views.move, name="move"),
+    path("b/<board:slug>/state", views.state, name="state"),
+    path("b/<board:slug>/events/", views.stream, name="events"),
+]

@@ -1,0 +1,93 @@
+"""Thin function views over the board rules and the event stream."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from snake import board, events
+
+# (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
+CONTROLS = [
+    ("W", "↑ W", ("w", "W", "ArrowUp")),
+    ("A", "← A", ("a", "A", "ArrowLeft")),
+    ("S", "↓ S", ("s", "S", "ArrowDown")),
+    ("D", "→ D", ("d", "D", "ArrowRight")),
+]
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    # Not request.accepts(): a browser's form POST accepts */* and must get its 303.
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -> HttpResponse:
+    context = {
+        "position": board.current(slug),
+        "controls": CONTROLS,
+        "settings": {
+            "board_w": settings.SNAKE_BOARD_WIDTH,
+            "board_h": settings.SNAKE_BOARD_HEIGHT,
+            "logo_w": settings.SNAKE_LOGO_WIDTH,
+            "logo_h": settings.SNAKE_LOGO_HEIGHT,
+        },
+        "error": error,
+    }
+    return render(request, "snake/board.html", context, status=status)
+
+
+@require_GET
+def board_page(request: HttpRequest, slug: str = board.DEFAULT_SLUG) -> HttpResponse:
+    return _page(request, slug)
+
+
+@require_GET
+def go(request: HttpRequest) -> HttpResponse:
+    """Open the board named in the "go to board" form."""
+    slug = request.GET.get("slug", "").strip().lower().replace(" ", "-")
+    if not board.is_valid_slug(slug):
+        error = "A board name is 1–40 letters, digits or dashes, starting with a letter or digit."
+        return _page(request, board.DEFAULT_SLUG, status=400, error=error)
+    return HttpResponseSeeOther(reverse("board", args=[slug]))
+
+
+@require_POST
+def move(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        step = board.parse_direction(request.POST.get("direction"))
+    except board.InvalidDirection as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=400)
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    position, changed = board.move(slug, step)
+    if changed:
+        events.publish(position)
+    if _wants_json(request):
+        return JsonResponse(position.as_dict())
+    if request.htmx:
+        return HttpResponse(status=204)
+    return HttpResponseSeeOther(reverse("board", args=[slug]))
+
+
+@require_GET
+def state(request: HttpRequest, slug: str) -> JsonResponse:
+    return JsonResponse(board.current(slug).as_dict())
+
+
+@require_GET
+def stream(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    return events.stream_response(request, slug)

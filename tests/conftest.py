@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.live import Daphne, Player
+
+_slugs = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+    """One real daphne for the session; tests keep apart by using their own board."""
+    daphne = Daphne(tmp_path_factory.mktemp("daphne"))
+    daphne.start()
+    yield daphne
+    daphne.stop()
+
+
+@pytest.fixture
+def slug(request: pytest.FixtureRequest) -> str:
+    """A fresh board name, unique in the session."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))
+    return f"t{next(_slugs)}-{name}"[:40].strip("-")
+
+
+@pytest.fixture
+def player(server: Daphne) -> Iterator[Player]:
+    p = Player(server.url)
+    yield p
+    p.close()

@@ -1,0 +1,103 @@
+"""Real servers for the tests: daphne on a free loopback port, and an HTTP player."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class Daphne:
+    """One daphne process serving snake.asgi on 127.0.0.1, with its own SQLite database."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "SNAKE_VAR_DIR": str(workdir),
+            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = open(self.workdir / f"daphne-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "snake.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def logs(self) -> str:
+        return (self.workdir / f"daphne-{self.port}.log").read_text(errors="replace")
+
+
+class Player:
+    """An HTTP client that plays like a script: GET the page for the CSRF cookie, then POST."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.http.get("/").raise_for_status()
+        self.token = self.http.cookies["csrftoken"]
+
+    def move(self, slug: str, direction: str, **headers: str) -> httpx.Response:
+        return self.http.post(
+            f"/b/{slug}/move",
+            data={"direction": direction},
+            headers={"X-CSRFToken": self.token, "Accept": "application/json", **headers},
+        )
+
+    def state(self, slug: str) -> dict:
+        return self.http.get(f"/b/{slug}/state").json()
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,101 @@
+"""A small SSE reader for the tests: real bytes off a socket, parsed as the browser does."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+_ATTR = re.compile(r'data-(x|y|seq)="(\d+)"')
+
+
+@dataclass
+class Event:
+    type: str
+    data: str
+    id: str | None
+
+    @property
+    def position(self) -> dict[str, int]:
+        return {name: int(value) for name, value in _ATTR.findall(self.data)}
+
+
+class SSEClient:
+    def __init__(self, base_url: str, path: str, headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(base_url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.conn.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = self.response.headers
+        self.raw = bytearray()
+        self.events: list[Event] = []
+        self.closed = False
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        if self.status == 200:
+            self._reader.start()
+
+    def _read(self) -> None:
+        kind, data, event_id = "message", [], None
+        try:
+            while line := self.response.readline():
+                self.raw += line
+                text = line.decode().rstrip("\r\n")
+                if text == "":
+                    if data:
+                        with self._cond:
+                            self.events.append(Event(kind, "\n".join(data), event_id))
+                            self._cond.notify_all()
+                    kind, data = "message", []
+                elif text.startswith(":"):
+                    continue
+                else:
+                    field, _, value = text.partition(":")
+                    value = value.removeprefix(" ")
+                    if field == "event":
+                        kind = value
+                    elif field == "data":
+                        data.append(value)
+                    elif field == "id":
+                        event_id = value
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        finally:
+            with self._cond:
+                self.closed = True
+                self._cond.notify_all()
+
+    def positions(self) -> list[dict[str, int]]:
+        with self._cond:
+            return [e.position for e in self.events if e.type == "position"]
+
+    def wait_for(self, predicate, timeout: float = 15) -> list[dict[str, int]]:
+        """Wait until predicate(positions so far) holds; return the positions."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [e.position for e in self.events if e.type == "position"]
+                if predicate(found):
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    raise AssertionError(f"SSE wait timed out or stream closed; got {found}")
+                self._cond.wait(left)
+
+    def wait_seq(self, seq: int, timeout: float = 15) -> dict[str, int]:
+        return self.wait_for(lambda ps: bool(ps) and ps[-1]["seq"] >= seq, timeout)[-1]
+
+    def close(self) -> None:
+        # Shut the socket down and let the reader see the end before the connection goes.
+        if self.conn.sock is not None:
+            with contextlib.suppress(OSError):
+                self.conn.sock.shutdown(socket.SHUT_RDWR)
+        if self._reader.is_alive():
+            self._reader.join(5)
+        self.conn.close()

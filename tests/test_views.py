@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from snake.models import Board
+
+pytestmark = pytest.mark.django_db
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+
+def logo(html: str) -> str:
+    found = re.search(r'<div id="logo"[^>]*>', html)
+    assert found, html
+    return found.group(0)
+
+
+def test_home_shows_board_main_at_the_start(client: Client) -> None:
+    response = client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'style="left: 500px; top: 150px"' in logo(html)
+    assert 'data-x="500" data-y="150" data-seq="0"' in logo(html)
+    assert 'sse-connect="/b/main/events/"' in html
+    assert html.count('<form method="post" action="/b/main/move"') == 4
+    assert 'action="/go/"' in html
+
+
+def test_page_puts_the_csrf_header_on_body_and_loads_only_vendored_scripts(client: Client) -> None:
+    html = client.get("/b/room/").content.decode()
+    token = client.cookies["csrftoken"].value
+    assert re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"[A-Za-z0-9]+\"\}'>", html)
+    assert len(token) > 0
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts == [
+        '<script src="/static/vendor/htmx.min.js" defer>',
+        '<script src="/static/vendor/sse.min.js" defer>',
+    ]
+    assert "</script>" in html and not re.search(r"<script[^>]*>[^<]", html)
+    assert "http://" not in html and "https://" not in html
+
+
+def test_home_and_main_are_the_same_board(client: Client) -> None:
+    client.post("/b/main/move", {"direction": "d"})
+    assert 'data-x="505"' in logo(client.get("/").content.decode())
+    assert 'data-x="505"' in logo(client.get("/b/main/").content.decode())
+
+
+def test_unknown_board_page_stores_nothing(client: Client) -> None:
+    assert client.get("/b/never-moved/").status_code == 200
+    assert not Board.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/b/Main/", "/b/-x/", "/b/a_b/", f"/b/{'a' * 41}/", "/b//", "/b/é/"]
+)
+def test_bad_slugs_are_404(client: Client, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_board_without_its_slash_redirects_like_any_django_page(client: Client) -> None:
+    response = client.get("/b/main")
+    assert response.status_code == 301
+    assert response["Location"] == "/b/main/"
+
+
+def test_move_answers_json_when_asked(client: Client) -> None:
+    response = client.post("/b/j/move", {"direction": "S"}, **JSON)
+    assert response.status_code == 200
+    assert response.json() == {"slug": "j", "x": 500, "y": 155, "seq": 1}
+
+
+def test_move_answers_204_to_htmx(client: Client) -> None:
+    response = client.post("/b/h/move", {"direction": "left"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert Board.objects.get(slug="h").x == 495
+
+
+def test_move_redirects_a_plain_form_with_303(client: Client) -> None:
+    response = client.post("/b/f/move", {"direction": "w"})
+    assert response.status_code == 303
+    assert response["Location"] == "/b/f/"
+
+
+def test_json_wins_over_htmx(client: Client) -> None:
+    response = client.post("/b/jh/move", {"direction": "w"}, HTTP_HX_REQUEST="true", **JSON)
+    assert response.status_code == 200
+    assert response.json()["seq"] == 1
+
+
+@pytest.mark.parametrize("data", [{}, {"direction": "x"}, {"direction": "d" * 5000}, {"dir": "d"}])
+def test_bad_direction_is_400_naming_the_allowed_values(client: Client, data: dict) -> None:
+    text = client.post("/b/bad/move", data)
+    assert text.status_code == 400
+    assert text["Content-Type"].startswith("text/plain")
+    assert "W, A, S, D" in text.content.decode()
+    as_json = client.post("/b/bad/move", data, **JSON)
+    assert as_json.status_code == 400
+    assert "W, A, S, D" in as_json.json()["error"]
+    assert not Board.objects.exists()
+
+
+def test_bad_direction_after_moves_leaves_the_state(client: Client) -> None:
+    client.post("/b/keep/move", {"direction": "d"})
+    client.post("/b/keep/move", {"direction": "nope"})
+    assert client.get("/b/keep/state").json() == {"slug": "keep", "x": 505, "y": 150, "seq": 1}
+
+
+def test_move_needs_post(client: Client) -> None:
+    assert client.get("/b/main/move").status_code == 405
+    assert client.put("/b/main/move").status_code == 405
+
+
+def test_move_enforces_csrf() -> None:
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/b/csrf/move", {"direction": "d"}).status_code == 403
+    strict.get("/b/csrf/")
+    token = strict.cookies["csrftoken"].value
+    ok = strict.post("/b/csrf/move", {"direction": "d"}, HTTP_X_CSRFTOKEN=token, **JSON)
+    assert ok.status_code == 200
+    assert Board.objects.get(slug="csrf").seq == 1
+
+
+def test_state_of_an_unknown_board_is_the_start(client: Client) -> None:
+    assert client.get("/b/new/state").json() == {"slug": "new", "x": 500, "y": 150, "seq": 0}
+    assert client.post("/b/new/state").status_code == 405
+
+
+def test_go_opens_a_board(client: Client) -> None:
+    response = client.get("/go/", {"slug": "  Team Room "})
+    assert response.status_code == 303
+    assert response["Location"] == "/b/team-room/"
+
+
+@pytest.mark.parametrize("slug", ["", "-x", "a/b", "<b>", "a" * 41])
+def test_go_refuses_a_bad_name_and_escapes_nothing_raw(client: Client, slug: str) -> None:
+    response = client.get("/go/", {"slug": slug})
+    assert response.status_code == 400
+    assert "A board name is 1–40" in response.content.decode()
+    assert "<b>" not in response.content.decode()
