@@ -1,0 +1,123 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against a real daphne."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+CHROMIUM = os.environ.get("SNAKE_CHROMIUM", "/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"SKIPPED BROWSER TESTS: no {CHROMIUM} (apt-get install chromium; .ci/run does)",
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",  # CI runs as root
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def open_board(browser, url: str, **context_options):
+    page = browser.new_context(**context_options).new_page()
+    page.goto(url)
+    return page
+
+
+def logo_at(page, x: int, y: int, seq: int) -> None:
+    logo = sync_api.expect(page.locator("#logo"))
+    logo.to_have_attribute("data-seq", str(seq))
+    logo.to_have_attribute("data-x", str(x))
+    logo.to_have_attribute("data-y", str(y))
+    # htmx keeps the old style for one settle tick so the CSS transition animates the move.
+    logo.to_have_attribute("style", f"left: {x}px; top: {y}px")
+
+
+def test_a_key_in_one_browser_moves_the_logo_in_another(browser, server, slug) -> None:
+    url = f"{server.url}/b/{slug}/"
+    one, two = open_board(browser, url), open_board(browser, url)
+    logo_at(two, 500, 150, 0)
+    one.keyboard.press("d")
+    logo_at(two, 505, 150, 1)
+    logo_at(one, 505, 150, 1)
+    one.keyboard.press("ArrowUp")
+    logo_at(two, 505, 145, 2)
+    two.keyboard.press("S")  # upper case too, and from the other browser
+    logo_at(one, 505, 150, 3)
+    # The move is animated: the logo's box slides through the positions in between.
+    assert "left" in two.eval_on_selector("#logo", "e => getComputedStyle(e).transitionProperty")
+
+
+def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug) -> None:
+    url = f"{server.url}/b/{slug}/"
+    page, watcher = open_board(browser, url), open_board(browser, url)
+    page.locator("#go-slug").type("wasd")
+    page.keyboard.press("ArrowLeft")  # still in the field
+    page.locator("#go-slug").blur()
+    for chord in ("Control+d", "Alt+d", "Meta+d"):
+        page.keyboard.press(chord)
+    page.keyboard.press("s")  # the only move that counts
+    logo_at(watcher, 500, 155, 1)
+    logo_at(page, 500, 155, 1)
+
+
+def test_buttons_work_with_javascript_off(browser, server, slug) -> None:
+    url = f"{server.url}/b/{slug}/"
+    page = open_board(browser, url, java_script_enabled=False)
+    page.get_by_role("button", name="→ D").click()
+    page.wait_for_url(url)
+    logo_at(page, 505, 150, 1)
+    page.get_by_role("button", name="↑ W").click()
+    logo_at(page, 505, 145, 2)
+
+
+def test_buttons_with_javascript_on_reach_other_viewers(browser, server, slug) -> None:
+    url = f"{server.url}/b/{slug}/"
+    page, watcher = open_board(browser, url), open_board(browser, url)
+    page.get_by_role("button", name="← A").click()
+    logo_at(watcher, 495, 150, 1)
+    assert page.url == url  # htmx posted it: no page load
+
+
+def test_go_to_board_form_opens_a_room(browser, server, slug) -> None:
+    page = open_board(browser, f"{server.url}/")
+    page.locator("#go-slug").fill(slug)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/b/{slug}/")
+    assert page.locator("h1 strong").inner_text() == slug
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (800, 600), (390, 844)])
+def test_the_board_fits_the_window(browser, server, slug, size) -> None:
+    width, height = size
+    page = open_board(
+        browser, f"{server.url}/b/{slug}/", viewport={"width": width, "height": height}
+    )
+    scroll = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    assert scroll[0] <= width and scroll[1] <= height, f"page scrolls: {scroll} in {size}"
+    box = page.locator("#board").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    # Scaled as a whole: the logo keeps its board-pixel position.
+    logo_at(page, 500, 150, 0)
