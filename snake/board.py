@@ -81,6 +81,24 @@ def current(slug: str) -> Position:
     return Position(slug, *row)
 
 
+def claim_unpublished(slug: str) -> Position | None:
+    """Lock the board; return its state if it is newer than any sent, and mark it sent.
+
+    Call inside a transaction and send before it commits: publishes from every thread and
+    worker then leave in seq order, each carrying the newest state, none carrying a stale one.
+    """
+    row = (
+        Board.objects.select_for_update()
+        .filter(slug=slug, seq__gt=F("published_seq"))
+        .values_list("x", "y", "seq")
+        .first()
+    )
+    if row is None:
+        return None
+    Board.objects.filter(slug=slug).update(published_seq=row[2])
+    return Position(slug, *row)
+
+
 def _apply(slug: str, step: Step) -> bool:
     # One UPDATE whose WHERE clause is the wall check: the database serialises concurrent
     # moves, so none is lost and a move that would change nothing matches no row.

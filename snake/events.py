@@ -8,17 +8,18 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
-from django_eventstream import send_event
 from django_eventstream.event import Event
 from django_eventstream.utils import add_default_headers, sse_encode_event
 from django_eventstream.views import Listener, get_listener_manager
+from django_grip import set_hold_stream
 
-from snake import board
+from snake import board, fanout
 
 EVENT_TYPE = "position"
 KEEPALIVE_SECONDS = 20
@@ -33,19 +34,27 @@ def channel(slug: str) -> str:
     return f"board-{slug}"
 
 
+def grip_channel(slug: str) -> str:
+    # The name django-eventstream publishes a channel under to the GRIP proxy.
+    return "events-" + quote(channel(slug))
+
+
 def render_logo(position: board.Position) -> str:
     return render_to_string("snake/_logo.html", {"position": position}).strip()
 
 
-def publish(position: board.Position) -> None:
-    """Send the position to every viewer of its board once the current transaction commits."""
+def publish(slug: str) -> None:
+    """Send the board's newest state to every viewer once the current transaction commits."""
     # django-eventstream delivers at once: sent inside a transaction that later rolls back,
     # the event would show viewers a move that never happened.
-    transaction.on_commit(
-        lambda: send_event(
-            channel(position.slug), EVENT_TYPE, render_logo(position), json_encode=False
-        )
-    )
+    transaction.on_commit(lambda: _publish_newest(slug))
+
+
+def _publish_newest(slug: str) -> None:
+    with transaction.atomic():
+        position = board.claim_unpublished(slug)
+        if position is not None:
+            fanout.deliver(channel(slug), EVENT_TYPE, render_logo(position))
 
 
 def event_seq(event: Event) -> int:
@@ -102,8 +111,16 @@ async def _positions(slug: str) -> AsyncIterator[str]:
         manager.remove_listener(listener)
 
 
-def stream_response(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+def stream_response(request: HttpRequest, slug: str) -> HttpResponse:
     """Answer with the board's event stream (first event: the current position)."""
-    response = StreamingHttpResponse(_positions(slug), content_type="text/event-stream")
+    grip = getattr(request, "grip", None)
+    if grip is not None and grip.proxied:
+        # Behind a GRIP proxy (Pushpin): it holds the stream; we send the opening and the
+        # channel to subscribe it to, and publish moves to the proxy.
+        opening = PREAMBLE + _encode(render_logo(board.current(slug)))
+        response = HttpResponse(opening, content_type="text/event-stream")
+        set_hold_stream(request, [grip_channel(slug)], KEEPALIVE, KEEPALIVE_SECONDS)
+    else:
+        response = StreamingHttpResponse(_positions(slug), content_type="text/event-stream")
     add_default_headers(response, request=request)
     return response

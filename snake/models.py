@@ -10,6 +10,9 @@ class Board(models.Model):
     x = models.IntegerField()
     y = models.IntegerField()
     seq = models.PositiveBigIntegerField(default=0, help_text="Number of applied moves.")
+    published_seq = models.PositiveBigIntegerField(
+        default=0, help_text="Newest seq sent to viewers: publishes go out in seq order."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "snake.proxies.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,10 +87,31 @@ LOGGING = {
 }
 
 # Third-party
+# REDIS_URL: every worker's events reach every other worker's viewers through Redis pub/sub.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    from redis.connection import parse_url
+
+    # Connect timeout only: a read timeout would break the idle pub/sub listener.
+    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2}
+
+# GRIP_URL: a GRIP proxy (Pushpin) holds the event streams; events are published to it once.
+GRIP_URL = os.environ.get("GRIP_URL", "")
+if GRIP_URL:
+    MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
+    if os.environ.get("GRIP_SIG_KEY"):
+        # Only requests signed with the proxy's sig_key count as proxied.
+        GRIP_VERIFY_KEY = os.environ["GRIP_SIG_KEY"]
+
 # Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Ours: the board's geometry, in board pixels.
+# Ours
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).
+SNAKE_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("SNAKE_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
+# The board's geometry, in board pixels.
 SNAKE_BOARD_WIDTH = env_int("SNAKE_BOARD_WIDTH", 1200)
 SNAKE_BOARD_HEIGHT = env_int("SNAKE_BOARD_HEIGHT", 700)
 SNAKE_LOGO_WIDTH = env_int("SNAKE_LOGO_WIDTH", 160)

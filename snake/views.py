@@ -9,7 +9,6 @@ from django.http import (
     HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import render
 from django.urls import reverse
@@ -75,7 +74,7 @@ def move(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     position, changed = board.move(slug, step)
     if changed:
-        events.publish(position)
+        events.publish(slug)
     if _wants_json(request):
         return JsonResponse(position.as_dict())
     if request.htmx:
@@ -89,5 +88,5 @@ def state(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_GET
-def stream(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+def stream(request: HttpRequest, slug: str) -> HttpResponse:
     return events.stream_response(request, slug)

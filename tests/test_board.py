@@ -99,3 +99,14 @@ def test_first_step_into_a_wall_stores_nothing() -> None:
 
 def test_position_as_dict_is_the_json_contract() -> None:
     assert board.Position("m", 1, 2, 3).as_dict() == {"slug": "m", "x": 1, "y": 2, "seq": 3}
+
+
+@pytest.mark.django_db
+def test_claim_unpublished_returns_each_newer_state_once() -> None:
+    assert board.claim_unpublished("pub") is None  # no board, nothing to send
+    board.move("pub", board.parse_direction("s"))
+    board.move("pub", board.parse_direction("s"))
+    assert board.claim_unpublished("pub") == board.Position("pub", 500, 160, 2)
+    assert board.claim_unpublished("pub") is None
+    board.move("pub", board.parse_direction("w"))
+    assert board.claim_unpublished("pub") == board.Position("pub", 500, 155, 3)

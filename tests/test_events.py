@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django_eventstream.views import MAX_PENDING, Listener, get_listener_manager
 
-from snake import board, events
+from snake import board, events, fanout
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_event_seq_reads_the_fragment() -> None:
 def test_publish_sends_after_commit(listener: Listener) -> None:
     with transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
-        events.publish(position)
+        events.publish("ev")
         assert queued(listener) == []
     assert queued(listener) == [events.render_logo(position)]
 
@@ -55,10 +55,24 @@ def test_publish_sends_after_commit(listener: Listener) -> None:
 def test_publish_in_a_rolled_back_transaction_sends_nothing(listener: Listener) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
-        events.publish(position)
+        events.publish("ev")
         raise RuntimeError("roll back")
     assert queued(listener) == []
     assert board.current("ev").seq == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishes_leave_in_seq_order_and_never_repeat(listener: Listener) -> None:
+    # Two moves commit before either publish runs (as with concurrent requests): the first
+    # publish carries the newest state, the second finds nothing newer and sends nothing.
+    with transaction.atomic():
+        board.move("ev", board.parse_direction("d"))
+        board.move("ev", board.parse_direction("d"))
+        events.publish("ev")
+        events.publish("ev")
+    assert queued(listener) == [events.render_logo(board.Position("ev", 510, 150, 2))]
+    events.publish("ev")
+    assert len(queued(listener)) == 1
 
 
 def collect(slug: str, feed, count: int) -> list[str]:
@@ -77,8 +91,7 @@ def collect(slug: str, feed, count: int) -> list[str]:
 
 
 def send(position: board.Position) -> None:
-    events.send_event(events.channel(position.slug), "position", events.render_logo(position),
-                      json_encode=False)  # fmt: skip
+    fanout.deliver(events.channel(position.slug), "position", events.render_logo(position))
 
 
 @pytest.mark.django_db(transaction=True)
