@@ -80,7 +80,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "snake": {"handlers": ["console"], "level": os.environ.get("SNAKE_LOG_LEVEL", "INFO")},
+        "snake": {
+            "handlers": ["console"],
+            "level": os.environ.get("SNAKE_LOG_LEVEL", "INFO"),
+            "propagate": False,  # daphne logs the root logger too: once is enough
+        },
         # It logs every listener added at INFO: one line per viewer is noise.
         "django_eventstream": {"level": "WARNING"},
     },
