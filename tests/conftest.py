@@ -32,3 +32,14 @@ def player(server: Daphne) -> Iterator[Player]:
     p = Player(server.url)
     yield p
     p.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly what did not run: a skipped real-server test is not a passed one."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        reasons = sorted({str(report.longrepr[2]) for report in skipped})
+        terminalreporter.write_sep("!", f"{len(skipped)} TESTS SKIPPED", red=True, bold=True)
+        for reason in reasons:
+            terminalreporter.write_line(f"  {reason}", red=True)
+        terminalreporter.write_line("  .ci/run (as root) installs what they need.", red=True)
