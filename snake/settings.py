@@ -100,15 +100,13 @@ if REDIS_URL:
     EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2}
 
 # GRIP_URL: a GRIP proxy (Pushpin) holds the event streams; events are published to it once.
-GRIP_URL = os.environ.get("GRIP_URL", "")
-if GRIP_URL:
+if os.environ.get("GRIP_URL"):
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
+    GRIP_PROXIES = [{"control_uri": os.environ["GRIP_URL"]}]
     if os.environ.get("GRIP_SIG_KEY"):
-        # Only requests signed with the proxy's sig_key count as proxied.
-        GRIP_VERIFY_KEY = os.environ["GRIP_SIG_KEY"]
-
-# Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
-WHITENOISE_USE_FINDERS = True
+        # Only requests signed with the proxy's sig_key count as proxied. Both names: django-grip
+        # 3.5.2 reads entry["key"] even when "verify_key" is there (KeyError without it).
+        GRIP_PROXIES[0]["key"] = GRIP_PROXIES[0]["verify_key"] = os.environ["GRIP_SIG_KEY"]
 
 # Ours
 # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).

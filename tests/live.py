@@ -101,3 +101,9 @@ class Player:
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> Player:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
