@@ -1,12 +1,17 @@
 # The two set-up commands: `make run` and `make test`. Nothing else to install or start.
+# `make cluster` runs the multi-process topology instead (Pushpin, daphne workers, Redis):
+# it needs Debian's pushpin and redis-server (.ci/run installs them as root).
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
+DATABASE_URL ?=
+POSTGRES ?=
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt clean
+.PHONY: run cluster test lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "snake needs Python >= 3.11"'
@@ -19,6 +24,13 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "snake: open http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	HOST=$(HOST) $(BIN)/daphne -b $(HOST) -p $(PORT) snake.asgi:application
+
+# Pushpin on HOST:PORT in front of WORKERS daphnes, Redis between them; every port derived
+# from PORT (see deploy/cluster.py). DATABASE_URL as for run; POSTGRES=1 starts a throwaway
+# PostgreSQL instead. Logs under var/cluster/$(PORT)/logs/. Ctrl-C stops everything.
+cluster: $(STAMP)
+	HOST='$(HOST)' PORT='$(PORT)' WORKERS='$(WORKERS)' DATABASE_URL='$(DATABASE_URL)' \
+	  POSTGRES='$(POSTGRES)' $(BIN)/python -m deploy.cluster
 
 test: $(STAMP)
 	$(BIN)/ruff check .

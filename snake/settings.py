@@ -91,6 +91,9 @@ LOGGING = {
 }
 
 # Third-party
+# Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
 # REDIS_URL: every worker's events reach every other worker's viewers through Redis pub/sub.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -1,0 +1,1 @@
+"""The multi-process topology: deploy/cluster.py and the Pushpin templates it renders."""
