@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
+from django import db
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -57,6 +58,14 @@ def _publish_newest(slug: str) -> None:
             fanout.deliver(channel(slug), EVENT_TYPE, render_logo(position))
 
 
+def _read_position(slug: str) -> board.Position:
+    # A stream lives for hours: its thread must not keep a database connection per viewer.
+    try:
+        return board.current(slug)
+    finally:
+        db.connection.close()
+
+
 def event_seq(event: Event) -> int:
     # Events reach us from other processes (Redis) as rendered HTML only: seq is in the data.
     found = _SEQ.search(event.data)
@@ -76,7 +85,7 @@ async def _positions(slug: str) -> AsyncIterator[str]:
     listener.assign_loop()
     # Subscribe before reading the state, so that no move can fall between the two.
     manager.add_listener(listener)
-    current = sync_to_async(board.current)
+    current = sync_to_async(_read_position, thread_sensitive=False)
     try:
         position = await current(slug)
         sent = position.seq

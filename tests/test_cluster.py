@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from deploy.cluster import ROOT, Cluster, free_port_block, port_open
@@ -133,6 +134,16 @@ def test_50_concurrent_moves_over_two_workers_on_postgresql(tmp_path: Path, slug
             assert list(pool.map(play, players)) == [200] * 50
         assert players[0].state(slug) == {"slug": slug, "x": 750, "y": 150, "seq": 50}
         close(*players)
+        # Viewers do not reach the database: 20 streams served by the workers themselves
+        # (not through Pushpin) leave no connection open each.
+        direct = [v for w in pg.workers for v in viewers(w.url, slug, 10)]
+        with psycopg.connect(pg.database_url) as conn:
+            [(others,)] = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            ).fetchall()
+        close(*direct)
+        assert others < 5, f"{others} database connections for 20 streams"
 
 
 def test_make_cluster_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
