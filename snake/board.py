@@ -116,8 +116,10 @@ def move(slug: str, step: Step) -> tuple[Position, bool]:
     """Apply one step; return the position after it and whether anything changed."""
     with transaction.atomic():
         applied = _apply(slug, step)
-        if not applied and not Board.objects.filter(slug=slug).exists():
-            # First move on this board: store it (another request may win the insert).
+        if not applied:
+            # No row yet, or one that a concurrent first move created after our UPDATE looked
+            # (checking existence first would lose that move): make sure it exists, try again.
+            # A step into a wall matches no row the second time either.
             Board.objects.get_or_create(
                 slug=slug, defaults={"x": settings.SNAKE_START_X, "y": settings.SNAKE_START_Y}
             )

@@ -130,10 +130,12 @@ def test_50_concurrent_moves_over_two_workers_on_postgresql(tmp_path: Path, slug
             gate.wait()
             return p.move(slug, "d").status_code
 
-        with ThreadPoolExecutor(50) as pool:
-            assert list(pool.map(play, players)) == [200] * 50
-        assert players[0].state(slug) == {"slug": slug, "x": 750, "y": 150, "seq": 50}
-        close(*players)
+        try:
+            with ThreadPoolExecutor(50) as pool:
+                assert list(pool.map(play, players)) == [200] * 50
+            assert players[0].state(slug) == {"slug": slug, "x": 750, "y": 150, "seq": 50}
+        finally:
+            close(*players)
         # Viewers do not reach the database: 20 streams served by the workers themselves
         # (not through Pushpin) leave no connection open each.
         direct = [v for w in pg.workers for v in viewers(w.url, slug, 10)]
