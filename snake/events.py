@@ -48,7 +48,8 @@ def publish(slug: str) -> None:
     """Send the board's newest state to every viewer once the current transaction commits."""
     # django-eventstream delivers at once: sent inside a transaction that later rolls back,
     # the event would show viewers a move that never happened.
-    transaction.on_commit(lambda: _publish_newest(slug))
+    # robust: the move has committed, so whatever fails here is logged, never answered 5xx.
+    transaction.on_commit(lambda: _publish_newest(slug), robust=True)
 
 
 def _publish_newest(slug: str) -> None:

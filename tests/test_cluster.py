@@ -88,6 +88,20 @@ def test_restarting_a_worker_keeps_the_viewers_pushpin_holds(cluster, slug) -> N
         close(*watching)
 
 
+def test_with_redis_down_moves_still_reach_the_viewers_pushpin_holds(cluster, slug) -> None:
+    watching = viewers(cluster.url, slug, 2)
+    cluster.redis.stop()
+    try:
+        for seq, worker in enumerate(cluster.workers, start=1):
+            with Player(worker.url) as p:
+                assert p.move(slug, "s").json()["seq"] == seq
+        for viewer in watching:
+            assert viewer.wait_seq(2) == {"x": 500, "y": 160, "seq": 2}
+    finally:
+        cluster.redis.start()
+        close(*watching)
+
+
 def test_late_join_and_a_200_move_burst_converge_through_pushpin(cluster, slug) -> None:
     with Player(cluster.workers[1].url) as p:
         for direction in "ddw":
