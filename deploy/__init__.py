@@ -1,1 +1,1 @@
-"""The multi-process topology: deploy/cluster.py and the Pushpin templates it renders."""
+"""The multi-process topology: deploy/cluster.py, a module per service, Pushpin's templates."""

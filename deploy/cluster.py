@@ -45,31 +45,56 @@ which pg_ctl detaches.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import os
-import pwd
-import random
-import re
-import resource
 import secrets
 import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 
-ROOT = Path(__file__).resolve().parent.parent
-DEPLOY = Path(__file__).resolve().parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+from deploy.ports import free_port_block, listening_socket, port_free, port_open
+from deploy.postgres import PG_SYSTEM_USER, Postgres
+from deploy.pushpin import DEPLOY, MAX_RUNDIR_LEN, Pushpin
+from deploy.redis import Redis
+from deploy.service import ROOT, Service, ServiceError, nofile_limit, tail
+from deploy.worker import VENV_PYTHON, Worker
+
+# Every public name deploy/cluster.py defined before it was split up is still importable from it.
+__all__ = [
+    "DEPLOY",
+    "MAX_RUNDIR_LEN",
+    "PACKAGES",
+    "PG_SYSTEM_USER",
+    "POSTGRES_OFFSET",
+    "PUSHPIN_BASE_OFFSET",
+    "REDIS_OFFSET",
+    "ROOT",
+    "SHARED_OFFSET",
+    "VENV_PYTHON",
+    "WORKER_OFFSET",
+    "Cluster",
+    "Postgres",
+    "Pushpin",
+    "Redis",
+    "Service",
+    "ServiceError",
+    "Worker",
+    "free_port_block",
+    "listening_socket",
+    "main",
+    "missing_binaries",
+    "nofile_limit",
+    "port_free",
+    "port_open",
+]
 
 # Offsets from PORT (see the module docstring).
 PUSHPIN_BASE_OFFSET = 1  # handler ports PORT+1..PORT+4
@@ -78,9 +103,6 @@ POSTGRES_OFFSET = 6
 SHARED_OFFSET = 9  # the socket every worker accepts from
 WORKER_OFFSET = 10
 
-# sun_path holds 108 bytes; Pushpin's longest IPC name is "{rundir}/pushpin-condure-out-stream".
-MAX_RUNDIR_LEN = 70
-PG_SYSTEM_USER = "snake-pg"
 # The Debian package for each binary we run.
 PACKAGES = {
     "redis-server": "redis-server",
@@ -88,526 +110,6 @@ PACKAGES = {
     "condure": "pushpin",
     "zurl": "pushpin",
 }
-
-_PR_SET_PDEATHSIG = 1
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - not Linux
-    _LIBC = None
-
-
-class ServiceError(RuntimeError):
-    """A service could not start (the message names it and quotes the end of its log)."""
-
-
-def nofile_limit() -> int:
-    """The open-file limit children get: the hard limit, capped at 1,048,576."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
-
-
-def _child_setup() -> None:
-    """In each child before exec: raise its open-file limit; die with the launcher."""
-    limit = nofile_limit()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < limit:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-    if _LIBC is not None:
-        # If the launcher is killed without cleaning up, take the services down with it.
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        socket.create_connection((host, port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could listen on host:port (connections in TIME-WAIT do not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(count: int, host: str = "127.0.0.1") -> int:
-    """The first of `count` consecutive free ports, below the ephemeral range."""
-    low_ephemeral = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    top = max(low_ephemeral, 12000) - count
-    for _ in range(200):
-        base = random.randrange(10000, top)
-        if all(port_free(p, host) for p in range(base, base + count)):
-            return base
-    raise ServiceError(f"no block of {count} free ports found on {host}")
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process is left in process group `pgid`."""
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:]) or f"({path} is empty)"
-
-
-def _render(template: Path, **values: object) -> str:
-    return string.Template(template.read_text()).substitute({k: str(v) for k, v in values.items()})
-
-
-class Service:
-    """A process started in its own session, so that stop() ends it and all its children."""
-
-    name = "service"
-
-    def __init__(self, workdir: Path, logdir: Path | None = None) -> None:
-        self.workdir = Path(workdir).resolve()
-        self.logdir = Path(logdir).resolve() if logdir else self.workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.logdir / f"{self.name}.log"
-
-    def _spawn(
-        self,
-        argv: list[str],
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        pass_fds: tuple[int, ...] = (),
-    ) -> None:
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=cwd or self.workdir,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_child_setup,
-                pass_fds=pass_fds,
-            )
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            if self.proc is not None and self.proc.poll() is not None:
-                raise ServiceError(
-                    f"{self.name} exited with {self.proc.returncode} before {what}; "
-                    f"{self.log_path}:\n{_tail(self.log_path)}"
-                )
-            time.sleep(0.05)
-        raise ServiceError(
-            f"{self.name}: no {what} after {timeout:.0f}s; {self.log_path}:\n{_tail(self.log_path)}"
-        )
-
-    def terminate(self) -> None:
-        """SIGTERM the process group without waiting (stop() waits)."""
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-
-    def stop(self, timeout: float = 10) -> None:
-        """SIGTERM the whole process group, then SIGKILL what is left after `timeout`."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        pgid = proc.pid  # start_new_session: the child leads its own group
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (proc.poll() is None or _group_alive(pgid)):
-            time.sleep(0.05)
-        if proc.poll() is None or _group_alive(pgid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-        proc.wait()
-
-
-class Redis(Service):
-    """redis-server on 127.0.0.1:port, without persistence (nothing is written to disk)."""
-
-    name = "redis"
-
-    def __init__(self, port: int, workdir: Path, logdir: Path | None = None) -> None:
-        super().__init__(workdir, logdir)
-        self.port = port
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--dir", str(self.workdir), "--logfile", ""]
-        )  # fmt: skip
-        self._wait_until(self.ping, "answer to PING")
-
-
-class Pushpin(Service):
-    """Debian's Pushpin, with condure, zurl, proxy and handler, configured from deploy/.
-
-    Handler ports: push_in_spec = base_port, GRIP publish (push_in_http_port) = base_port + 1,
-    push_in_sub_specs = base_port + 2, command_spec = base_port + 3.
-    """
-
-    name = "pushpin"
-
-    def __init__(
-        self,
-        http_port: int,
-        base_port: int,
-        workers: list[int],
-        sig_key: str,
-        workdir: Path,
-        *,
-        host: str = "127.0.0.1",
-        logdir: Path | None = None,
-        log_level: str = "2",
-        max_open_requests: int = 80,
-    ) -> None:
-        super().__init__(workdir, logdir)
-        self.host = host
-        self.log_level = log_level
-        self.max_open_requests = max_open_requests
-        self.http_port = http_port
-        self.base_port = base_port
-        self.workers = list(workers)
-        self.sig_key = sig_key
-        self._tmp_rundir: Path | None = None
-
-    @property
-    def push_in_port(self) -> int:
-        return self.base_port
-
-    @property
-    def publish_port(self) -> int:
-        return self.base_port + 1
-
-    @property
-    def push_in_sub_port(self) -> int:
-        return self.base_port + 2
-
-    @property
-    def command_port(self) -> int:
-        return self.base_port + 3
-
-    @property
-    def ports(self) -> list[int]:
-        return [self.http_port, *range(self.base_port, self.base_port + 4)]
-
-    @property
-    def local_host(self) -> str:
-        """The address a client on this machine reaches the entry at."""
-        return "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.local_host}:{self.http_port}"
-
-    @property
-    def publish_url(self) -> str:
-        return f"http://127.0.0.1:{self.publish_port}"
-
-    @property
-    def config_path(self) -> Path:
-        return self.workdir / "pushpin.conf"
-
-    def _rundir(self) -> Path:
-        rundir = self.workdir / "run"
-        if len(str(rundir)) <= MAX_RUNDIR_LEN:
-            return rundir
-        # A ZeroMQ ipc:// path must fit in sun_path (e.g. under a deep pytest tmp_path).
-        if self._tmp_rundir is None:
-            self._tmp_rundir = Path(f"/tmp/snake-pushpin-{self.http_port}-{secrets.token_hex(4)}")
-        return self._tmp_rundir
-
-    def render(self) -> None:
-        """Write pushpin.conf and routes into workdir; make a fresh run directory."""
-        rundir = self._rundir()
-        shutil.rmtree(rundir, ignore_errors=True)  # stale sockets and pid files of a crash
-        rundir.mkdir(parents=True)
-        self.config_path.write_text(
-            _render(
-                DEPLOY / "pushpin.conf",
-                rundir=rundir,
-                logdir=self.logdir,
-                log_level=self.log_level,
-                http_host=self.host or "0.0.0.0",
-                http_port=self.http_port,
-                client_maxconn=max(1000, min(50_000, nofile_limit() - 1000)),
-                proxy_max_open_requests=self.max_open_requests,
-                sig_key=self.sig_key,
-                handler_base=self.base_port,
-                push_in_port=self.push_in_port,
-                publish_port=self.publish_port,
-                push_in_sub_port=self.push_in_sub_port,
-                command_port=self.command_port,
-            )
-        )
-        self.config_path.chmod(0o600)  # it holds sig_key
-        targets = " ".join(f"127.0.0.1:{port}" for port in self.workers)
-        (self.workdir / "routes").write_text(_render(DEPLOY / "routes", targets=targets))
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.render()
-        self._spawn(["pushpin", "--config", str(self.config_path)])
-        self._wait_until(
-            lambda: port_open(self.http_port, self.local_host), f"listener on {self.url}"
-        )
-        self._wait_until(lambda: port_open(self.publish_port), f"publish port {self.publish_url}")
-
-    def stop(self, timeout: float = 10) -> None:
-        super().stop(timeout)
-        if self._tmp_rundir is not None:
-            shutil.rmtree(self._tmp_rundir, ignore_errors=True)
-            self._tmp_rundir = None
-
-
-def _pg_bindir() -> Path:
-    found = glob.glob("/usr/lib/postgresql/*/bin/postgres")
-    if not found:
-        raise ServiceError(
-            "PostgreSQL not found in /usr/lib/postgresql/*/bin: apt-get install postgresql"
-        )
-
-    def version(path: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", Path(path).parent.parent.name))
-
-    return Path(max(found, key=version)).parent
-
-
-class Postgres(Service):
-    """A throwaway PostgreSQL cluster on 127.0.0.1:port, trust auth, data under workdir.
-
-    Created fresh on every start(); no Unix socket. PostgreSQL refuses to run as root, so as
-    root the server runs as the system user `snake-pg` (created when missing). When that user
-    cannot reach workdir (e.g. a pytest tmp_path under /tmp/pytest-of-root, mode 0700), the
-    data goes to a /tmp/snake-postgres-* directory instead, removed by stop().
-    """
-
-    name = "postgres"
-
-    def __init__(
-        self,
-        port: int,
-        workdir: Path,
-        *,
-        logdir: Path | None = None,
-        user: str = "snake",
-        db: str = "snake",
-    ) -> None:
-        super().__init__(workdir, logdir)
-        self.port = port
-        self.user = user
-        self.db = db
-        self.datadir = self.workdir / "data"
-        self._bindir: Path | None = None
-        self._tmp_datadir: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.db}"
-
-    @property
-    def bindir(self) -> Path:
-        if self._bindir is None:
-            self._bindir = _pg_bindir()
-        return self._bindir
-
-    def _as_owner(self, argv: list[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return argv
-        return ["runuser", "-u", PG_SYSTEM_USER, "--", *argv]
-
-    def _run(self, argv: list[str], what: str) -> None:
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
-            log.flush()
-            result = subprocess.run(
-                argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, check=False,
-            )  # fmt: skip
-        if result.returncode != 0:
-            raise ServiceError(f"postgres: {what} failed; {self.log_path}:\n{_tail(self.log_path)}")
-
-    @staticmethod
-    def _ensure_system_user() -> None:
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(PG_SYSTEM_USER)
-            return
-        subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home",
-             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
-            check=True,
-        )  # fmt: skip
-
-    def _data_parent(self) -> Path:
-        """A directory the server's user can write: workdir, or else a fresh one in /tmp."""
-        if os.geteuid() != 0:
-            return self.workdir
-        self._ensure_system_user()
-        shutil.chown(self.workdir, PG_SYSTEM_USER, PG_SYSTEM_USER)
-        reachable = subprocess.run(
-            self._as_owner(["test", "-w", str(self.workdir)]), check=False
-        ).returncode
-        if reachable == 0:
-            return self.workdir
-        self._tmp_datadir = Path(tempfile.mkdtemp(prefix=f"snake-postgres-{self.port}-"))
-        shutil.chown(self._tmp_datadir, PG_SYSTEM_USER, PG_SYSTEM_USER)
-        return self._tmp_datadir
-
-    def start(self) -> None:
-        bindir = self.bindir
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        self.datadir = self._data_parent() / "data"
-        self._run(
-            self._as_owner([str(bindir / "initdb"), "-D", str(self.datadir), "-U", self.user,
-                            "--auth=trust", "-E", "UTF8", "--locale=C"]),
-            f"initdb (as {PG_SYSTEM_USER if os.geteuid() == 0 else 'this user'}: can it write "
-            f"{self.workdir}?)",
-        )  # fmt: skip
-        with open(self.datadir / "postgresql.conf", "a") as conf:
-            conf.write(
-                "\n# deploy/cluster.py: loopback TCP only, no Unix socket, throwaway data\n"
-                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                "unix_socket_directories = ''\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                "max_connections = 200\n"
-            )
-        # No -l: the server keeps writing to pg_ctl's stdout, our log file, opened here (its
-        # directory need not be reachable by the server's user).
-        self._run(
-            self._as_owner([str(bindir / "pg_ctl"), "start", "-D", str(self.datadir),
-                            "-w", "-t", "60"]),
-            "pg_ctl start",
-        )  # fmt: skip
-        self._run(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             self.db],
-            "createdb",
-        )  # fmt: skip
-
-    def running(self) -> bool:
-        try:
-            pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, 0)
-        except (OSError, ValueError, IndexError):
-            return False
-        return True
-
-    def stop(self, timeout: float = 30) -> None:
-        try:
-            if (self.datadir / "postmaster.pid").exists():
-                argv = [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir),
-                        "-m", "fast", "-w", "-t", str(int(timeout))]  # fmt: skip
-                self._run(self._as_owner(argv), "pg_ctl stop")
-        finally:
-            if self._tmp_datadir is not None:
-                shutil.rmtree(self._tmp_datadir, ignore_errors=True)
-                self._tmp_datadir = None
-
-
-class Worker(Service):
-    """One daphne serving snake.asgi on 127.0.0.1:port, run from the repository root.
-
-    shared: a listening socket that several workers accept from, given to daphne as --fd in
-    addition to its own port (the Cluster's PORT+9: what Pushpin routes to). Its owner keeps
-    it open; each start() passes it again.
-    """
-
-    name = "worker"
-
-    def __init__(
-        self,
-        port: int,
-        env: Mapping[str, str],
-        workdir: Path,
-        *,
-        logdir: Path | None = None,
-        python: Path | str | None = None,
-        shared: socket.socket | None = None,
-    ) -> None:
-        super().__init__(workdir, logdir)
-        self.port = port
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        self.python = str(python or (VENV_PYTHON if VENV_PYTHON.exists() else sys.executable))
-        self.shared = shared
-
-    @property
-    def log_path(self) -> Path:
-        return self.logdir / f"worker-{self.port}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [self.python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        fds: tuple[int, ...] = ()
-        if self.shared is not None:
-            fds = (self.shared.fileno(),)
-            argv += ["--fd", str(fds[0])]
-        self._spawn([*argv, "snake.asgi:application"], env=self.env, cwd=ROOT, pass_fds=fds)
-        self._wait_until(lambda: port_open(self.port), f"listener on {self.url}")
-
-
-def listening_socket(port: int, host: str = "127.0.0.1") -> socket.socket:
-    """A TCP socket listening on host:port with the longest accept queue the kernel allows."""
-    backlog = 4096
-    with contextlib.suppress(OSError, ValueError):
-        backlog = int(Path("/proc/sys/net/core/somaxconn").read_text())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class Cluster:
@@ -731,7 +233,7 @@ class Cluster:
                 stderr=subprocess.STDOUT, check=False,
             )  # fmt: skip
         if result.returncode != 0:
-            raise ServiceError(f"manage.py migrate failed; {log}:\n{_tail(log)}")
+            raise ServiceError(f"manage.py migrate failed; {log}:\n{tail(log)}")
 
     def _wait_through_proxy(self, timeout: float = 30) -> None:
         """GET / through Pushpin until a worker answers it (the whole chain is up)."""
@@ -753,7 +255,7 @@ class Cluster:
         worker_log = self.workers[0].log_path
         raise ServiceError(
             f"GET {self.url} through Pushpin never answered 200 (last: {last}); logs in "
-            f"{self.logdir}; {worker_log}:\n{_tail(worker_log, 12)}"
+            f"{self.logdir}; {worker_log}:\n{tail(worker_log, 12)}"
         )
 
     def start(self) -> None:
@@ -934,7 +436,7 @@ def main() -> int:
                         code = service.proc.returncode if service.proc else "?"
                         print(
                             f"snake cluster: {service.log_path.stem} exited ({code}), stopping "
-                            f"everything; {service.log_path}:\n{_tail(service.log_path)}",
+                            f"everything; {service.log_path}:\n{tail(service.log_path)}",
                             file=sys.stderr,
                         )
                     return 1

@@ -19,7 +19,7 @@ needs_redis = pytest.mark.skipif(
 
 @pytest.fixture
 def redis(tmp_path: Path):
-    from deploy.cluster import Redis
+    from deploy.redis import Redis
 
     server = Redis(free_port(), tmp_path)
     server.start()
