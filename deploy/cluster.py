@@ -118,7 +118,7 @@ class Cluster:
     database_url: given, the workers use it; else with postgres=True a throwaway PostgreSQL
     is started; else the default SQLite file in var_dir, shared by all workers.
     var_dir: the workers' SNAKE_VAR_DIR (dev SECRET_KEY, SQLite), shared; default var/.
-    workdir: configs, data and logs of this cluster; default var/cluster/<port>/.
+    workdir: configs, data and logs of this cluster; default <var_dir>/cluster/<port>/.
     env: extra environment for the workers (and migrate).
     """
 
@@ -146,9 +146,9 @@ class Cluster:
             )
         self.host = host
         self.port = port
-        self.workdir = Path(workdir or ROOT / "var" / "cluster" / str(port)).resolve()
-        self.logdir = self.workdir / "logs"
         self.var_dir = Path(var_dir or ROOT / "var").resolve()
+        self.workdir = Path(workdir or self.var_dir / "cluster" / str(port)).resolve()
+        self.logdir = self.workdir / "logs"
         self.sig_key = secrets.token_urlsafe(32)
         self.shared_port = port + SHARED_OFFSET
         self.worker_ports = [port + WORKER_OFFSET + i for i in range(workers)]
@@ -394,7 +394,8 @@ def main() -> int:
         workers = _env_int("WORKERS", 2)
         database_url = os.environ.get("DATABASE_URL") or None
         postgres = os.environ.get("POSTGRES", "") not in ("", "0")
-        cluster = Cluster(host, port, workers, database_url, postgres=postgres)
+        var_dir = Path(os.environ["SNAKE_VAR_DIR"]) if os.environ.get("SNAKE_VAR_DIR") else None
+        cluster = Cluster(host, port, workers, database_url, postgres=postgres, var_dir=var_dir)
     except (ValueError, ServiceError) as exc:
         print(f"snake cluster: {exc}", file=sys.stderr)
         return 2
