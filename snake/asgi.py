@@ -11,4 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from snake.consumers import router  # noqa: E402
+
+application = ProtocolTypeRouter({"http": router(django_asgi_app)})

@@ -1,23 +1,17 @@
-"""Render the logo fragment, publish it once a move commits, and stream a board's positions.
-
-The only module that talks to django-eventstream.
-"""
+"""Render the logo fragment, encode it as django-eventstream's events, publish it after commit."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from asgiref.sync import sync_to_async
 from django import db
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django_eventstream.event import Event
 from django_eventstream.utils import add_default_headers, sse_encode_event
-from django_eventstream.views import Listener, get_listener_manager
 from django_grip import set_hold_stream
 
 from snake import board, fanout
@@ -59,7 +53,7 @@ def _publish_newest(slug: str) -> None:
             fanout.deliver(channel(slug), EVENT_TYPE, render_logo(position))
 
 
-def _read_position(slug: str) -> board.Position:
+def read_position(slug: str) -> board.Position:
     # A stream lives for hours: its thread must not keep a database connection per viewer.
     try:
         return board.current(slug)
@@ -73,64 +67,30 @@ def event_seq(event: Event) -> int:
     return int(found.group(1)) if found else -1
 
 
-def _encode(fragment: str) -> str:
+def encode(fragment: str) -> str:
     return sse_encode_event(EVENT_TYPE, fragment)
 
 
-async def _positions(slug: str) -> AsyncIterator[str]:
-    """Yield the current position, then every newer one; never a seq at or below one sent."""
-    name = channel(slug)
-    manager = get_listener_manager()
-    listener = Listener()
-    listener.channels = {name}
-    listener.assign_loop()
-    # Subscribe before reading the state, so that no move can fall between the two.
-    manager.add_listener(listener)
-    current = sync_to_async(_read_position, thread_sensitive=False)
-    try:
-        position = await current(slug)
-        sent = position.seq
-        yield PREAMBLE + _encode(render_logo(position))
-        while True:
-            try:
-                await asyncio.wait_for(listener.aevent.wait(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield KEEPALIVE
-                continue
-            with manager.lock:
-                items = listener.channel_items.get(name, [])
-                overflow = listener.overflow
-                listener.channel_items = {}
-                listener.overflow = False
-                listener.aevent.clear()
-            # Viewers need only the newest position; publishes from several threads or
-            # workers can arrive out of order, so pick by seq, not by arrival.
-            newest = max(items, key=event_seq, default=None)
-            fragment = None
-            if newest is not None and event_seq(newest) > sent:
-                sent, fragment = event_seq(newest), newest.data
-            if overflow:
-                # django-eventstream dropped events past its MAX_PENDING queue, maybe the
-                # last one: the database holds it, since events are sent after commit.
-                position = await current(slug)
-                if position.seq > sent:
-                    sent, fragment = position.seq, render_logo(position)
-            if fragment is not None:
-                yield _encode(fragment)
-    finally:
-        manager.remove_listener(listener)
+def opening(position: board.Position) -> str:
+    """Return what every stream starts with: the preamble and the current position."""
+    return PREAMBLE + encode(render_logo(position))
 
 
-def stream_response(request: HttpRequest, slug: str) -> HttpResponse:
-    """Answer with the board's event stream (first event: the current position)."""
+def proxied(request: HttpRequest) -> bool:
+    """Whether a GRIP proxy (Pushpin) sent this request, and so will hold its stream."""
     grip = getattr(request, "grip", None)
-    if grip is not None and grip.proxied:
-        # Behind a GRIP proxy (Pushpin): it holds the stream; we send the opening and the
-        # channel to subscribe it to, and publish moves to the proxy.
-        opening = PREAMBLE + _encode(render_logo(board.current(slug)))
-        response = HttpResponse(opening, content_type="text/event-stream")
-        set_hold_stream(request, [grip_channel(slug)], KEEPALIVE, KEEPALIVE_SECONDS)
-    else:
-        response = StreamingHttpResponse(_positions(slug), content_type="text/event-stream")
+    return grip is not None and grip.proxied
+
+
+def grip_hold_response(request: HttpRequest, slug: str) -> HttpResponse:
+    """Answer the proxy with the opening and the channel to hold the stream on."""
+    response = HttpResponse(opening(board.current(slug)), content_type="text/event-stream")
+    set_hold_stream(request, [grip_channel(slug)], KEEPALIVE, KEEPALIVE_SECONDS)
+    add_default_headers(response, request=request)
+    return response
+
+
+def stream_response(request: HttpRequest, body: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
     add_default_headers(response, request=request)
     return response

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from snake import board, events
+from snake import board, events, hub
 
 # (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
 CONTROLS = [
@@ -89,4 +89,7 @@ def state(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_GET
 def stream(request: HttpRequest, slug: str) -> HttpResponse:
-    return events.stream_response(request, slug)
+    """Serve the board's event stream; snake.consumers serves it without a thread per viewer."""
+    if events.proxied(request):
+        return events.grip_hold_response(request, slug)
+    return events.stream_response(request, hub.stream(slug))

@@ -1,0 +1,91 @@
+"""The event stream served outside Django's request handler: no OS thread per viewer.
+
+Django's ASGI handler keeps a thread for every streaming response; this channels consumer keeps
+none. It carries what Django's middleware would have added (the security headers and the host
+check); a request from the GRIP proxy still goes to the Django view, which answers with a hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.generic.http import AsyncHttpConsumer
+from channels.routing import URLRouter
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.urls import re_path
+
+from snake import board, hub
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
+
+
+def stream_headers() -> list[tuple[bytes, bytes]]:
+    """Return the stream's headers: django-eventstream's plus Django's security headers."""
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    # The same settings Django's SecurityMiddleware and XFrameOptionsMiddleware read.
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+def _host_allowed(scope: Scope) -> bool:
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+class EventsConsumer(AsyncHttpConsumer):
+    task: asyncio.Task | None = None
+
+    async def http_request(self, message: dict) -> None:
+        if self.scope["method"] != "GET":
+            await self.send_response(405, b"Method Not Allowed\n", headers=[(b"Allow", b"GET")])
+        elif not _host_allowed(self.scope):
+            await self.send_response(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
+        else:
+            await self.send_headers(status=200, headers=stream_headers())
+            slug = self.scope["url_route"]["kwargs"]["slug"]
+            # Not awaited here: the consumer must stay free to hear the client disconnect.
+            self.task = asyncio.ensure_future(self._pump(slug))
+
+    async def _pump(self, slug: str) -> None:
+        async for chunk in hub.stream(slug):
+            await self.send_body(chunk, more_body=True)
+
+    async def disconnect(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _from_proxy(scope: Scope) -> bool:
+    return any(name == b"grip-sig" for name, _ in scope["headers"])
+
+
+def router(django_app: ASGIApp) -> ASGIApp:
+    """Route event streams to the consumer (GRIP proxy requests to Django), the rest to Django."""
+    consumer = EventsConsumer.as_asgi()
+
+    async def events(scope: Scope, receive: Callable, send: Callable) -> None:
+        app = django_app if _from_proxy(scope) else consumer
+        await app(scope, receive, send)
+
+    return URLRouter(
+        [
+            re_path(rf"^b/(?P<slug>{board.SLUG_PATTERN})/events/$", events),
+            re_path(r"", django_app),
+        ]
+    )

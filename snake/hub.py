@@ -1,0 +1,141 @@
+"""Fan a board's positions out to this process's viewers: one listener per board, not per viewer.
+
+Each board with viewers here has one django-eventstream listener. An event is encoded to bytes
+once and offered to every viewer, who keeps only the newest (a slow viewer skips positions
+rather than queueing them) and never one at or below a seq it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django_eventstream.views import Listener, get_listener_manager
+
+from snake import events
+
+KEEPALIVE = events.KEEPALIVE.encode()
+
+
+class Viewer:
+    __slots__ = ("sent", "pending", "pending_seq", "wake")
+
+    def __init__(self) -> None:
+        self.sent = -1
+        self.pending: bytes | None = None
+        self.pending_seq = -1
+        self.wake = asyncio.Event()
+
+    def offer(self, seq: int, chunk: bytes) -> None:
+        if seq > self.sent and seq > self.pending_seq:
+            self.pending, self.pending_seq = chunk, seq
+            self.wake.set()
+
+    def ping(self) -> None:
+        if self.pending is None:
+            self.pending = KEEPALIVE
+            self.wake.set()
+
+
+class Room:
+    """One board's viewers in this process, fed by one django-eventstream listener."""
+
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        self.viewers: set[Viewer] = set()
+        self.seq = -1
+        self.listener = Listener()
+        self.listener.channels = {events.channel(slug)}
+        self.listener.assign_loop()
+        get_listener_manager().add_listener(self.listener)
+        loop = asyncio.get_running_loop()
+        self.task = loop.create_task(self._run())
+        self.ticker = loop.call_later(events.KEEPALIVE_SECONDS, self._keepalive)
+
+    def _keepalive(self) -> None:
+        for viewer in self.viewers:
+            viewer.ping()
+        self.ticker = asyncio.get_running_loop().call_later(
+            events.KEEPALIVE_SECONDS, self._keepalive
+        )
+
+    async def _run(self) -> None:
+        manager, name = get_listener_manager(), events.channel(self.slug)
+        while True:
+            await self.listener.aevent.wait()
+            with manager.lock:
+                items = self.listener.channel_items.get(name, [])
+                overflow = self.listener.overflow
+                self.listener.channel_items = {}
+                self.listener.overflow = False
+                self.listener.aevent.clear()
+            # Publishes from several workers can arrive out of order: pick by seq.
+            newest = max(items, key=events.event_seq, default=None)
+            seq, fragment = -1, ""
+            if newest is not None:
+                seq, fragment = events.event_seq(newest), newest.data
+            if overflow:
+                # django-eventstream dropped events past its MAX_PENDING queue, maybe the
+                # last one: the database holds it, since events are sent after commit.
+                position = await read_position(self.slug)
+                if position.seq > seq:
+                    seq, fragment = position.seq, events.render_logo(position)
+            if seq > self.seq:
+                self.seq = seq
+                chunk = events.encode(fragment).encode()
+                for viewer in self.viewers:
+                    viewer.offer(seq, chunk)
+
+    def close(self) -> None:
+        self.task.cancel()
+        self.ticker.cancel()
+        get_listener_manager().remove_listener(self.listener)
+
+
+_rooms: dict[str, Room] = {}
+read_position = sync_to_async(events.read_position, thread_sensitive=False)
+
+
+def join(slug: str) -> Viewer:
+    room = _rooms.get(slug)
+    if room is None:
+        room = _rooms[slug] = Room(slug)
+    viewer = Viewer()
+    room.viewers.add(viewer)
+    return viewer
+
+
+def leave(slug: str, viewer: Viewer) -> None:
+    room = _rooms.get(slug)
+    if room is not None:
+        room.viewers.discard(viewer)
+        if not room.viewers:
+            room.close()
+            del _rooms[slug]
+
+
+def viewer_count() -> int:
+    return sum(len(room.viewers) for room in _rooms.values())
+
+
+async def stream(slug: str) -> AsyncIterator[bytes]:
+    """Yield the stream's bytes: the opening and current position, then newer ones only."""
+    # Join before reading the state, so that no move can fall between the two.
+    viewer = join(slug)
+    try:
+        position = await read_position(slug)
+        viewer.sent = position.seq
+        yield events.opening(position).encode()
+        while True:
+            await viewer.wake.wait()
+            viewer.wake.clear()
+            chunk, seq = viewer.pending, viewer.pending_seq
+            viewer.pending = None
+            if chunk is KEEPALIVE:
+                yield chunk
+            elif chunk is not None and seq > viewer.sent:
+                viewer.sent = seq
+                yield chunk
+    finally:
+        leave(slug, viewer)

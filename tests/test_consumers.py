@@ -1,0 +1,48 @@
+"""The event stream outside Django's request handler, against a real daphne."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.sse import SSEClient
+
+SECURITY = ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy",
+            "X-Frame-Options")  # fmt: skip
+
+
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_the_stream_carries_the_same_security_headers_as_pages(server, slug) -> None:
+    page = httpx.get(f"{server.url}/b/{slug}/")
+    viewer = SSEClient(server.url, f"/b/{slug}/events/")
+    try:
+        assert viewer.status == 200
+        for name in SECURITY:
+            assert viewer.headers[name] == page.headers[name], name
+    finally:
+        viewer.close()
+
+
+def test_other_methods_and_unknown_hosts_are_refused(server, slug) -> None:
+    url = f"{server.url}/b/{slug}/events/"
+    assert httpx.post(url).status_code == 405
+    assert httpx.get(url, headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_viewers_cost_no_thread_each(server, slug) -> None:
+    before = threads(server.proc.pid)
+    viewers = [SSEClient(server.url, f"/b/{slug}/events/") for _ in range(40)]
+    try:
+        for viewer in viewers:
+            viewer.wait_for(lambda ps: len(ps) >= 1)
+        assert threads(server.proc.pid) - before < 10
+    finally:
+        for viewer in viewers:
+            viewer.close()
