@@ -11,7 +11,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run cluster test lint fmt clean
+.PHONY: run cluster bench test lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "snake needs Python >= 3.11"'
@@ -31,6 +31,14 @@ run: $(STAMP)
 cluster: $(STAMP)
 	HOST='$(HOST)' PORT='$(PORT)' WORKERS='$(WORKERS)' DATABASE_URL='$(DATABASE_URL)' \
 	  POSTGRES='$(POSTGRES)' $(BIN)/python -m deploy.cluster
+
+# Side by side for each N: the embedded daphne, the Pushpin cluster and bench/floor.py, each
+# fresh; then the burst mode. Table on stdout, JSON under var/bench/ (see bench/run.py).
+BENCH_VIEWERS ?= 100,1000,3000,10000
+BENCH_MOVES ?= 30
+bench: $(STAMP)
+	BENCH_VIEWERS='$(BENCH_VIEWERS)' BENCH_MOVES='$(BENCH_MOVES)' $(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --burst
 
 test: $(STAMP)
 	$(BIN)/ruff check .

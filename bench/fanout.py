@@ -10,48 +10,56 @@ client's. Moves are sent one at a time: before each POST the runner notes CLOCK_
 the helper (`MARK seq t_ns`), and waits until every viewer has that seq (`WAIT seq`) plus --gap,
 so moves never overlap. With --pid (one or more server processes, summed) it reports VmRSS and
 Threads before the viewers connect, once they are connected and after the moves.
+
+From Python (bench/run.py does this for each server it compares): `run(Load(viewers=N), url,
+pids)` returns the summary that --json writes; bench/viewers.py drives the helper.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import contextlib
 import json
 import secrets
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = Path(__file__).with_name("sse_fanout.c")
-BINARY = ROOT / "var" / "bench" / "sse_fanout"
+from bench.viewers import ROOT, FanoutError, Viewers, build
+
+__all__ = ["Load", "build", "percentile", "proc_stats", "report", "run", "start_floor"]
 
 
-def build() -> Path:
-    """Compile the helper unless the binary is newer than its source."""
-    if not BINARY.exists() or BINARY.stat().st_mtime < SOURCE.stat().st_mtime:
-        BINARY.parent.mkdir(parents=True, exist_ok=True)
-        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(BINARY), str(SOURCE)]
-        subprocess.run(cmd, check=True)
-    return BINARY
+@dataclass
+class Load:
+    """What run() does: the same names as the command line's options."""
+
+    viewers: int = 1000
+    moves: int = 30
+    gap: float = 0.05
+    inflight: int = 256
+    ready_timeout: float = 120
+    wait_timeout: float = 10
 
 
 def proc_stats(pids: list[int]) -> dict[str, int]:
-    """VmRSS (KiB) and Threads summed over the processes."""
+    """VmRSS (KiB) and Threads summed over the processes (ones that have exited count 0)."""
     total = {"rss_kib": 0, "threads": 0}
     for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name == "VmRSS":
-                total["rss_kib"] += int(value.split()[0])
-            elif name == "Threads":
-                total["threads"] += int(value)
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            for line in status.splitlines():
+                name, _, value = line.partition(":")
+                if name == "VmRSS":
+                    total["rss_kib"] += int(value.split()[0])
+                elif name == "Threads":
+                    total["threads"] += int(value)
     return total
 
 
@@ -78,48 +86,25 @@ def start_floor() -> tuple[subprocess.Popen[str], str]:
     assert floor.stdout is not None
     if not floor.stdout.readline().startswith("floor:"):
         floor.kill()
-        raise SystemExit("bench.floor did not start")
+        floor.wait()
+        raise FanoutError("bench.floor did not start")
     return floor, f"http://127.0.0.1:{port}"
 
 
-def expect(stream: IO[str], word: str) -> list[str]:
-    line = stream.readline()
-    if not line.startswith(word + " "):
-        raise SystemExit(f"sse_fanout: expected {word}, got {line!r}")
-    return line.split()[1:]
-
-
-def run(args: argparse.Namespace, url: str, pids: list[int]) -> dict[str, Any]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or 80
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is None or ip.version != 4 or not ip.is_loopback:
-        raise SystemExit("--url must be http://127.0.0.x:PORT (the helper takes an IPv4 address)")
+def run(args: Load | argparse.Namespace, url: str, pids: list[int]) -> dict[str, Any]:
+    """N viewers of a fresh board, M moves one at a time; the helper's summary plus ours."""
     slug = f"fanout-{time.strftime('%H%M%S')}-{secrets.token_hex(4)}"
     stats = {"before": proc_stats(pids)} if pids else {}
-    helper_cmd = [str(build()), "-h", host, "-p", str(port), "-s", slug]
-    helper_cmd += ["-n", str(args.viewers), "-m", str(args.moves), "-c", str(args.inflight)]
-    helper_cmd += ["-t", str(args.ready_timeout), "-w", str(args.wait_timeout)]
-    helper = subprocess.Popen(
-        helper_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-    )
-    assert helper.stdin is not None and helper.stdout is not None
-    control = helper.stdin
-
-    def tell(line: str) -> None:
-        control.write(line + "\n")
-        control.flush()
-
-    try:
+    with Viewers(
+        url, slug, args.viewers, args.moves, inflight=args.inflight,
+        ready_timeout=args.ready_timeout, wait_timeout=args.wait_timeout,
+    ) as viewers:  # fmt: skip
         started = time.monotonic()
-        connected, errors, base = (int(v) for v in expect(helper.stdout, "READY"))
+        connected, errors, base = viewers.ready()
         print(f"{connected}/{args.viewers} viewers connected in {time.monotonic() - started:.1f} s"
               f" ({errors} errors), board {slug} at seq {base}", file=sys.stderr)  # fmt: skip
         if connected == 0:
-            raise SystemExit(f"no viewer got its first event from {url}/b/{slug}/events/")
+            raise FanoutError(f"no viewer got its first event from {url}/b/{slug}/events/")
         if pids:
             stats["connected"] = proc_stats(pids)
         posts: list[float] = []
@@ -139,25 +124,20 @@ def run(args: argparse.Namespace, url: str, pids: list[int]) -> dict[str, Any]:
                     print(f"move {i}: got seq {answer.json()['seq']}, expected {seq + 1}",
                           file=sys.stderr)  # fmt: skip
                 seq = int(answer.json()["seq"])
-                tell(f"MARK {seq} {start}")
-                tell(f"WAIT {seq}")
-                _, reached, live = (int(v) for v in expect(helper.stdout, "REACHED"))
+                viewers.mark(seq, start)
+                reached, live, _ = viewers.wait(seq)
                 stragglers += reached < live
                 time.sleep(args.gap)
+            state = client.get(f"/b/{slug}/state").json()
         if pids:
             stats["after"] = proc_stats(pids)
-        tell(f"DONE {seq}")
-        summary: dict[str, Any] = json.loads(helper.stdout.readline())
-        helper.wait(timeout=10)
-    finally:
-        if helper.poll() is None:
-            helper.kill()
-            helper.wait()
+        summary = viewers.done(seq)
     moves = summary["moves"]
     by = {
         k: [m[k] for m in moves if m[k] is not None] for k in ("first_ms", "median_ms", "last_ms")
     }
     summary["url"], summary["slug"], summary["server"] = url, slug, stats
+    summary["state"] = state
     summary["post_ms"] = {"p50": percentile(posts, 50), "p99": percentile(posts, 99)}
     summary["latency_ms"] = {
         key.removesuffix("_ms"): {"p50": percentile(values, 50), "p99": percentile(values, 99)}

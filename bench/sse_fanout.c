@@ -13,7 +13,9 @@
  * Control on stdin/stdout (one line each):
  *   -> READY <connected> <errors> <base_seq>   every viewer has its first event, or READY_S passed
  *   <- MARK <seq> <t_ns>      the move that produced seq was sent at t_ns (CLOCK_MONOTONIC)
- *   <- WAIT <seq>             -> REACHED <seq> <viewers at or past seq> <live viewers> (or WAIT_S)
+ *   <- WAIT <seq>             -> REACHED <seq> <viewers at or past seq> <live viewers> <t_ns>
+ *                             (or after WAIT_S); t_ns: CLOCK_MONOTONIC when the last of those
+ *                             viewers got the seq it is at now (the final one, after a burst)
  *   <- DONE [final_seq]       wait (up to WAIT_S) until every live viewer is at the final seq,
  *                             print one JSON summary line and exit. EOF on stdin counts as DONE.
  */
@@ -47,7 +49,7 @@ struct viewer {
     int fd;
     uint8_t state, err, in_position, tail_len, flags;
     uint16_t status;
-    int64_t last_seq, t_start, t_first;
+    int64_t last_seq, t_start, t_first, t_last; /* t_last: when last_seq arrived */
     char tail[TAIL];
 };
 
@@ -87,7 +89,7 @@ static void fail(struct viewer *v, int kind)
 static void seen(struct viewer *v, int64_t seq, int64_t t)
 {
     if (!v->t_first) { /* the first position event: the viewer is connected */
-        v->t_first = t;
+        v->t_first = v->t_last = t;
         v->last_seq = seq;
         ready++, live++, inflight--;
         if (base < 0)
@@ -102,6 +104,7 @@ static void seen(struct viewer *v, int64_t seq, int64_t t)
         if (waiting && v->last_seq < wait_seq && seq >= wait_seq)
             reached++;
         v->last_seq = seq;
+        v->t_last = t;
     }
     int64_t k = seq - base - 1;
     if (k >= 0 && k < n_moves && !arrival[(v - vs) * n_moves + k])
@@ -425,7 +428,13 @@ int main(int argc, char **argv)
             if (reached >= live || now >= wait_deadline) {
                 if (phase == 2)
                     break;
-                printf("REACHED %lld %d %d\n", (long long)wait_seq, reached, live);
+                int64_t t_all = 0;
+                for (int i = 0; i < n_viewers; i++)
+                    if (vs[i].state != CLOSED && vs[i].t_first && vs[i].last_seq >= wait_seq &&
+                        vs[i].t_last > t_all)
+                        t_all = vs[i].t_last;
+                printf("REACHED %lld %d %d %lld\n", (long long)wait_seq, reached, live,
+                       (long long)t_all);
                 waiting = 0;
             } else {
                 deadline = wait_deadline;
