@@ -3,6 +3,8 @@
 # it needs Debian's pushpin and redis-server (.ci/run installs them as root).
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The ASGI server for `make run`: daphne (default) or uvicorn (faster fan-out, see README).
+SERVER ?= daphne
 WORKERS ?= 2
 DATABASE_URL ?=
 POSTGRES ?=
@@ -23,7 +25,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "snake: open http://$(HOST):$(PORT)/ (Ctrl-C stops)"
+ifeq ($(SERVER),uvicorn)
+	HOST=$(HOST) $(BIN)/uvicorn --host $(HOST) --port $(PORT) --no-access-log --lifespan off snake.asgi:application
+else
 	HOST=$(HOST) $(BIN)/daphne -b $(HOST) -p $(PORT) snake.asgi:application
+endif
 
 # Pushpin on HOST:PORT in front of WORKERS daphnes, Redis between them; every port derived
 # from PORT (see deploy/cluster.py). DATABASE_URL as for run; POSTGRES=1 starts a throwaway

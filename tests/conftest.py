@@ -11,10 +11,15 @@ from tests.live import Daphne, Player
 _slugs = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
-    """One real daphne for the session; tests keep apart by using their own board."""
-    daphne = Daphne(tmp_path_factory.mktemp("daphne"))
+@pytest.fixture(scope="session", params=["daphne", "uvicorn"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Daphne]:
+    """A real ASGI server for the session, daphne and uvicorn in turn (`make run` offers both).
+
+    Tests keep apart by using their own board.
+    """
+    daphne = Daphne(tmp_path_factory.mktemp(request.param), server=request.param)
     daphne.start()
     yield daphne
     daphne.stop()

@@ -33,11 +33,21 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> Non
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-class Daphne:
-    """One daphne process serving snake.asgi on 127.0.0.1, with its own SQLite database."""
+SERVERS = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "snake.asgi:application"],
+    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log", "--lifespan", "off",
+                "snake.asgi:application"],
+}  # fmt: skip
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+
+class Daphne:
+    """One ASGI server process (daphne unless told) serving snake.asgi on 127.0.0.1."""
+
+    def __init__(
+        self, workdir: Path, env: dict[str, str] | None = None, server: str = "daphne"
+    ) -> None:
         self.workdir = workdir
+        self.argv = SERVERS[server]
         self.env = {
             **os.environ,
             "SNAKE_VAR_DIR": str(workdir),
@@ -60,10 +70,10 @@ class Daphne:
 
     def start(self) -> None:
         self.log = open(self.workdir / f"daphne-{self.port}.log", "ab")  # noqa: SIM115
+        argv = [arg.format(port=self.port) for arg in self.argv]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "snake.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, *argv], cwd=ROOT, env=self.env, stdout=self.log,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, self.proc)
 
