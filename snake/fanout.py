@@ -86,7 +86,15 @@ def resync_local_viewers(manager: ListenerManager) -> None:
             listener.wake_threadsafe()
 
 
+_running: set[asyncio.Task] = set()
+
+
 async def _listen_forever(manager: ListenerManager) -> None:
+    # django-eventstream starts this with loop.create_task() and drops the task: the loop holds
+    # tasks weakly, so without a reference of ours it is garbage-collected mid-await.
+    task = asyncio.current_task()
+    _running.add(task)
+    task.add_done_callback(_running.discard)
     delay = 0.1
     while True:
         listener = RedisListener()
