@@ -1,0 +1,160 @@
+"""The servers bench/run.py compares, each started fresh and stopped on exit.
+
+    embedded  one daphne as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
+    cluster   `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
+    floor     bench/floor.py, snake's contract on bare asyncio
+
+Each context manager yields a Target: the URL to load and the PIDs whose RSS and threads count
+as "the server" (for the cluster: the workers and Pushpin's processes, found by session).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.fanout import free_port, start_floor
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VAR = ROOT / "var" / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+KINDS = ("embedded", "cluster", "floor")
+CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
+
+
+@dataclass
+class Target:
+    kind: str
+    url: str
+    pids: list[int]
+    # pid -> process name, for the JSON: which processes the figures sum over
+    names: dict[int, str] = field(default_factory=dict)
+
+
+class Unavailable(RuntimeError):
+    """This configuration cannot run here (the message says why, in one line)."""
+
+
+def unavailable(kind: str) -> str | None:
+    """Why `kind` cannot run on this machine, or None."""
+    if kind == "cluster":
+        missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
+        if missing:
+            return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
+    if kind == "embedded" and not PYTHON.exists():
+        return f"{PYTHON} missing (make run creates it)"
+    return None
+
+
+def comm(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return "?"
+
+
+def session_pids(sids: list[int]) -> list[int]:
+    """Every live process in one of the sessions sids (Pushpin's children lead their own
+    process groups, but stay in the session the cluster started Pushpin in)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # pid (comm) state ppid pgrp session ...: comm may hold spaces; split after ')'
+            if int(stat.rpartition(")")[2].split()[3]) in sids:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def wait_ok(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """GET url until it answers 200 (the app is loaded and warm)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Unavailable(f"server exited with {proc.returncode} before answering {url}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise Unavailable(f"no 200 from {url} within {timeout:.0f} s")
+
+
+def fresh_dir(name: str) -> Path:
+    path = BENCH_VAR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@contextlib.contextmanager
+def embedded(tag: str) -> Iterator[Target]:
+    """`make run`: migrate, then one `python -m daphne` on a free port."""
+    var = fresh_dir(f"embedded-{tag}")
+    env = {**os.environ, "SNAKE_VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var}/db.sqlite3"}
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(var / "server.log", "ab") as log:
+        subprocess.run(
+            [str(PYTHON), "manage.py", "migrate", "--noinput"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+        port = free_port()
+        argv = [str(PYTHON), "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        proc = subprocess.Popen(
+            [*argv, "snake.asgi:application"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ok(url + "/", proc)
+        yield Target("embedded", url, [proc.pid], {proc.pid: comm(proc.pid)})
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def cluster(tag: str) -> Iterator[Target]:
+    """`make cluster` on free ports: Pushpin in front of 2 workers, Redis between them."""
+    from deploy.cluster import Cluster  # only this configuration needs it
+
+    base = fresh_dir(f"cluster-{tag}")
+    with Cluster(port=0, workers=2, workdir=base / "cluster", var_dir=base / "var") as c:
+        leaders = [w.proc.pid for w in c.workers if w.proc is not None]
+        if c.pushpin.proc is not None:
+            leaders.append(c.pushpin.proc.pid)
+        pids = session_pids(leaders)
+        url = c.url.rstrip("/")
+        yield Target("cluster", url, pids, {pid: comm(pid) for pid in pids})
+
+
+@contextlib.contextmanager
+def floor(tag: str) -> Iterator[Target]:
+    """bench/floor.py on a free port."""
+    proc, url = start_floor()
+    try:
+        yield Target("floor", url, [proc.pid], {proc.pid: comm(proc.pid)})
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+STARTERS = {"embedded": embedded, "cluster": cluster, "floor": floor}
