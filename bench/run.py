@@ -108,9 +108,9 @@ def main() -> None:
     default_viewers = os.environ.get("BENCH_VIEWERS") or "100,1000,3000,10000"
     parser.add_argument("--viewers", type=csv(int), default=csv(int)(default_viewers))
     parser.add_argument("--moves", type=int, default=int(os.environ.get("BENCH_MOVES") or 30))
-    parser.add_argument("--kinds", type=csv(str), default=["floor", "embedded", "cluster"])
+    parser.add_argument("--kinds", type=csv(str), default=list(servers.KINDS))
     parser.add_argument("--burst", action="store_true", help="the burst mode instead")
-    parser.add_argument("--burst-kinds", type=csv(str), default=["floor", "embedded", "cluster"])
+    parser.add_argument("--burst-kinds", type=csv(str), default=list(servers.KINDS))
     parser.add_argument("--burst-viewers", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="burst client processes")
     parser.add_argument("--seconds", type=float, default=5, help="burst length")

@@ -11,6 +11,7 @@ as "the server" (for the cluster: the workers and Pushpin's processes, found by 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -27,7 +28,13 @@ from bench.fanout import free_port, start_floor
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-KINDS = ("embedded", "cluster", "floor")
+KINDS = ("embedded", "uvicorn", "cluster", "floor")
+# `make run` (daphne) and `SERVER=uvicorn make run`: the same app, another ASGI server.
+SERVER_ARGV = {
+    "embedded": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"],
+    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
+                "--lifespan", "off"],
+}  # fmt: skip
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 
 
@@ -50,7 +57,7 @@ def unavailable(kind: str) -> str | None:
         missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
         if missing:
             return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
-    if kind == "embedded" and not PYTHON.exists():
+    if kind in SERVER_ARGV and not PYTHON.exists():
         return f"{PYTHON} missing (make run creates it)"
     return None
 
@@ -97,9 +104,9 @@ def fresh_dir(name: str) -> Path:
 
 
 @contextlib.contextmanager
-def embedded(tag: str) -> Iterator[Target]:
-    """`make run`: migrate, then one `python -m daphne` on a free port."""
-    var = fresh_dir(f"embedded-{tag}")
+def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
+    """`make run`: migrate, then one daphne (or uvicorn) process on a free port."""
+    var = fresh_dir(f"{kind}-{tag}")
     env = {**os.environ, "SNAKE_VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var}/db.sqlite3"}
     env["PYTHONUNBUFFERED"] = "1"
     with open(var / "server.log", "ab") as log:
@@ -108,7 +115,7 @@ def embedded(tag: str) -> Iterator[Target]:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
         )  # fmt: skip
         port = free_port()
-        argv = [str(PYTHON), "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        argv = [str(PYTHON), *(arg.format(port=port) for arg in SERVER_ARGV[kind])]
         proc = subprocess.Popen(
             [*argv, "snake.asgi:application"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -116,7 +123,7 @@ def embedded(tag: str) -> Iterator[Target]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ok(url + "/", proc)
-        yield Target("embedded", url, [proc.pid], {proc.pid: comm(proc.pid)})
+        yield Target(kind, url, [proc.pid], {proc.pid: comm(proc.pid)})
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -157,4 +164,9 @@ def floor(tag: str) -> Iterator[Target]:
             proc.wait()
 
 
-STARTERS = {"embedded": embedded, "cluster": cluster, "floor": floor}
+STARTERS = {
+    "embedded": embedded,
+    "uvicorn": functools.partial(embedded, kind="uvicorn"),
+    "cluster": cluster,
+    "floor": floor,
+}
