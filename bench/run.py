@@ -71,15 +71,19 @@ def fanout_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for n in args.viewers:
         load = Load(viewers=n, moves=args.moves)
-        floor: dict[str, Any] | None = None
+        measured = []
         for kind in args.kinds:
             row = measure(kind, n, str(n), lambda t, load=load: run(load, t.url, t.pids))
             if "result" in row:
                 row["figures"] = figures(row["result"])
-                if kind == "floor":
-                    floor = row["figures"]
+            measured.append(row)
+        floor = next(
+            (r["figures"] for r in measured if r["kind"] == "floor" and "figures" in r), None
+        )
+        for row in measured:
+            if "figures" in row:
                 row["ratio"] = ratios(row["figures"], floor)
-            rows.append(row)
+        rows += measured
     return rows
 
 
