@@ -31,9 +31,9 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 KINDS = ("embedded", "uvicorn", "cluster", "floor")
 # `make run` (daphne) and `SERVER=uvicorn make run`: the same app, another ASGI server.
 SERVER_ARGV = {
-    "embedded": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"],
+    "embedded": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
     "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
-                "--lifespan", "off"],
+                "--lifespan", "off", "--backlog", "4096"],
 }  # fmt: skip
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 

@@ -34,7 +34,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> Non
 
 
 SERVERS = {
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "snake.asgi:application"],
+    "daphne": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096",
+               "snake.asgi:application"],
     "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
                 "--lifespan", "off", "snake.asgi:application"],
 }  # fmt: skip
