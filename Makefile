@@ -30,7 +30,7 @@ run: $(STAMP)
 	@echo "snake: open http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 ifeq ($(SERVER),uvicorn)
 	HOST=$(HOST) $(BIN)/uvicorn --host $(HOST) --port $(PORT) --no-access-log --lifespan off \
-	  --backlog $(BACKLOG) snake.asgi:application
+	  --backlog $(BACKLOG) --timeout-graceful-shutdown 2 snake.asgi:application
 else
 	HOST=$(HOST) $(BIN)/daphne -e 'tcp:$(PORT):interface=$(subst :,\:,$(HOST)):backlog=$(BACKLOG)' \
 	  snake.asgi:application

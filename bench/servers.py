@@ -33,7 +33,8 @@ KINDS = ("embedded", "uvicorn", "cluster", "floor")
 SERVER_ARGV = {
     "embedded": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
     "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
-                "--lifespan", "off", "--backlog", "4096"],
+                "--lifespan", "off", "--backlog", "4096",
+                "--timeout-graceful-shutdown", "2"],
 }  # fmt: skip
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 

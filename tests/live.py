@@ -37,7 +37,8 @@ SERVERS = {
     "daphne": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096",
                "snake.asgi:application"],
     "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
-                "--lifespan", "off", "snake.asgi:application"],
+                "--lifespan", "off", "--timeout-graceful-shutdown", "2",
+                "snake.asgi:application"],
 }  # fmt: skip
 
 
