@@ -1,4 +1,4 @@
-"""Side-by-side fan-out benchmark: the embedded daphne, the Pushpin cluster and the floor.
+"""Side-by-side fan-out benchmark: embedded daphne, Pushpin cluster, floor and tutorial.
 
     make bench                                   # N = 100, 1000, 3000, 10000; 30 moves; burst
     BENCH_VIEWERS=100,1000 BENCH_MOVES=30 make bench
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=int(os.environ.get("BENCH_MOVES") or 30))
     parser.add_argument("--kinds", type=csv(str), default=list(servers.KINDS))
     parser.add_argument("--burst", action="store_true", help="the burst mode instead")
-    parser.add_argument("--burst-kinds", type=csv(str), default=list(servers.KINDS))
+    parser.add_argument("--burst-kinds", type=csv(str), default=list(servers.BURST_KINDS))
     parser.add_argument("--burst-viewers", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="burst client processes")
     parser.add_argument("--seconds", type=float, default=5, help="burst length")

@@ -3,6 +3,9 @@
     embedded  one daphne as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
     cluster   `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
     floor     bench/floor.py, snake's contract on bare asyncio
+    tutorial  bench/tutorial.py on daphne: the original tutorial's design (a Channels consumer per
+              websocket, one group per board, group_send per move, InMemoryChannelLayer); its
+              viewers are websockets (registered in bench.viewers.WEBSOCKET_URLS)
 
 Each context manager yields a Target: the URL to load and the PIDs whose RSS and threads count
 as "the server" (for the cluster: the workers and Pushpin's processes, found by session).
@@ -23,12 +26,14 @@ from pathlib import Path
 
 import httpx
 
+from bench import viewers
 from bench.fanout import free_port, start_floor
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-KINDS = ("embedded", "uvicorn", "cluster", "floor")
+KINDS = ("embedded", "uvicorn", "cluster", "floor", "tutorial")
+BURST_KINDS = ("embedded", "uvicorn", "cluster", "floor")  # bench.run --burst's default
 # `make run` (daphne) and `SERVER=uvicorn make run`: the same app, another ASGI server.
 SERVER_ARGV = {
     "embedded": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
@@ -36,6 +41,8 @@ SERVER_ARGV = {
                 "--lifespan", "off", "--backlog", "4096",
                 "--timeout-graceful-shutdown", "2"],
 }  # fmt: skip
+# The tutorial's daphne: pings only after 10 idle minutes (the C viewers never answer one).
+TUTORIAL_ARGV = [*SERVER_ARGV["embedded"], "--ping-interval", "600", "--ping-timeout", "600"]
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 
 
@@ -58,7 +65,7 @@ def unavailable(kind: str) -> str | None:
         missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
         if missing:
             return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
-    if kind in SERVER_ARGV and not PYTHON.exists():
+    if kind in (*SERVER_ARGV, "tutorial") and not PYTHON.exists():
         return f"{PYTHON} missing (make run creates it)"
     return None
 
@@ -104,6 +111,17 @@ def fresh_dir(name: str) -> Path:
     return path
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group proc leads, SIGKILL it after 15 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @contextlib.contextmanager
 def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
     """`make run`: migrate, then one daphne (or uvicorn) process on a free port."""
@@ -126,13 +144,7 @@ def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
         wait_ok(url + "/", proc)
         yield Target(kind, url, [proc.pid], {proc.pid: comm(proc.pid)})
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -165,9 +177,32 @@ def floor(tag: str) -> Iterator[Target]:
             proc.wait()
 
 
+@contextlib.contextmanager
+def tutorial(tag: str) -> Iterator[Target]:
+    """bench/tutorial.py on one fresh daphne process; its viewers are websockets."""
+    var = fresh_dir(f"tutorial-{tag}")
+    port = free_port()
+    argv = [str(PYTHON), *(arg.format(port=port) for arg in TUTORIAL_ARGV)]
+    with open(var / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            [*argv, "bench.tutorial:application"], cwd=ROOT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ok(url + "/", proc)
+        viewers.WEBSOCKET_URLS.add(url)
+        yield Target("tutorial", url, [proc.pid], {proc.pid: comm(proc.pid)})
+    finally:
+        viewers.WEBSOCKET_URLS.discard(url)
+        stop(proc)
+
+
 STARTERS = {
     "embedded": embedded,
     "uvicorn": functools.partial(embedded, kind="uvicorn"),
     "cluster": cluster,
     "floor": floor,
+    "tutorial": tutorial,
 }

@@ -1,7 +1,7 @@
 /* sse_fanout: N server-sent-event viewers of one board, timing when each move reaches each.
  *
  *   sse_fanout -p PORT -s SLUG -n VIEWERS -m MOVES [-h 127.0.0.1] [-c INFLIGHT] [-k ADDRS]
- *              [-t READY_S] [-w WAIT_S]
+ *              [-t READY_S] [-w WAIT_S] [-W]
  *
  * One thread, one epoll, non-blocking sockets. Opens VIEWERS connections `GET /b/SLUG/events/`
  * (at most INFLIGHT at a time still waiting for their first event; source addresses spread over
@@ -9,6 +9,12 @@
  * keeping a few bytes of tail per viewer for matches split across reads. It notes the
  * CLOCK_MONOTONIC time each viewer first saw each seq in base+1..base+MOVES (base: the seq of the
  * first event).
+ *
+ * -W: websocket viewers instead (an equally cheap websocket client): `GET /ws/b/SLUG/` with an
+ * Upgrade and a fixed Sec-WebSocket-Key, expecting 101; then every `data-seq="N"` in the bytes
+ * of the server's (unmasked) frames is a position, frame headers scanned over like SSE framing.
+ * The client sends nothing after the handshake (no pongs: run the server with a long ping
+ * interval) and does not check Sec-WebSocket-Accept.
  *
  * Control on stdin/stdout (one line each):
  *   -> READY <connected> <errors> <base_seq>   every viewer has its first event, or READY_S passed
@@ -59,6 +65,7 @@ static int64_t *marks;   /* [move]: when the runner sent that move */
 static int n_viewers, n_moves, epfd;
 static int64_t base = -1;                   /* seq of the first event: the moves are base+1.. */
 static int ready, live, inflight, errors[E_KINDS], status_count[600];
+static int websocket; /* -W */
 static int waiting, reached; /* while waiting: how many live viewers are at or past wait_seq */
 static int64_t wait_seq, wait_deadline;
 
@@ -125,7 +132,7 @@ static const char EVENT[] = "event: position", SEQ[] = "data-seq=\"";
 static void scan(struct viewer *v, const char *p, const char *end, int64_t t)
 {
     for (;;) {
-        if (!v->in_position) {
+        if (!v->in_position && !websocket) {
             const char *q = memmem(p, (size_t)(end - p), EVENT, LEN(EVENT));
             if (!q) {
                 keep(v, end - p > (long)LEN(EVENT) ? end - (LEN(EVENT) - 1) : p, end);
@@ -192,7 +199,7 @@ static void on_readable(struct viewer *v)
             v->status = (uint16_t)atoi(p + 9);
             if (v->status < 600)
                 status_count[v->status]++;
-            if (v->status != 200) {
+            if (v->status != (websocket ? 101 : 200)) {
                 fail(v, E_STATUS);
                 return;
             }
@@ -351,7 +358,7 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *slug = NULL;
     int port = 0, max_inflight = 256, k_addrs = 0, opt;
     double ready_s = 60, wait_s = 10;
-    while ((opt = getopt(argc, argv, "h:p:s:n:m:c:k:t:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:s:n:m:c:k:t:w:W")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -362,6 +369,7 @@ int main(int argc, char **argv)
         case 'k': k_addrs = atoi(optarg); break;
         case 't': ready_s = atof(optarg); break;
         case 'w': wait_s = atof(optarg); break;
+        case 'W': websocket = 1; break;
         default: return 2;
         }
     }
@@ -369,7 +377,7 @@ int main(int argc, char **argv)
     if (!slug || port <= 0 || n_viewers <= 0 || n_moves < 0 || max_inflight <= 0 ||
         inet_pton(AF_INET, host, &server.sin_addr) != 1) {
         fprintf(stderr, "usage: %s -p PORT -s SLUG -n VIEWERS -m MOVES [-h IPV4] [-c INFLIGHT] "
-                        "[-k ADDRS] [-t READY_S] [-w WAIT_S]\n", argv[0]);
+                        "[-k ADDRS] [-t READY_S] [-w WAIT_S] [-W]\n", argv[0]);
         return 2;
     }
     if (k_addrs <= 0)
@@ -383,10 +391,18 @@ int main(int argc, char **argv)
                 (unsigned long long)rl.rlim_cur);
         return 2;
     }
-    request_len = snprintf(request, sizeof request,
-                           "GET /b/%s/events/ HTTP/1.1\r\nHost: %s:%d\r\n"
-                           "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-                           slug, host, port);
+    if (websocket)
+        request_len = snprintf(request, sizeof request,
+                               "GET /ws/b/%s/ HTTP/1.1\r\nHost: %s:%d\r\n"
+                               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\n\r\n",
+                               slug, host, port);
+    else
+        request_len = snprintf(request, sizeof request,
+                               "GET /b/%s/events/ HTTP/1.1\r\nHost: %s:%d\r\n"
+                               "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+                               slug, host, port);
     vs = calloc((size_t)n_viewers, sizeof *vs);
     arrival = calloc((size_t)n_viewers * (size_t)(n_moves ? n_moves : 1), sizeof *arrival);
     marks = calloc((size_t)(n_moves ? n_moves : 1), sizeof *marks);

@@ -23,11 +23,12 @@ COLUMNS = {
 
 LEGEND = (
     "latency: POST start → a viewer saw the move's seq (first/median/last viewer per move, p50 or"
-    " p99 over the moves); connect: TCP connect → first event. RSS/threads: the server processes"
-    " summed after the moves (cluster: both daphne workers + pushpin, condure, pushpin-proxy,"
-    " pushpin-handler, zurl; Redis not counted); KiB/viewer: RSS growth from before the viewers"
-    " connected to all connected. final state: viewers at the final seq, ok when all are, none"
-    " went backwards and GET /state agrees."
+    " p99 over the moves); connect: TCP connect → first event. Viewers are SSE streams, but"
+    " websockets for tutorial (one Channels consumer each, one group_send per move). RSS/threads:"
+    " the server processes summed after the moves (cluster: both daphne workers + pushpin,"
+    " condure, pushpin-proxy, pushpin-handler, zurl; Redis not counted); KiB/viewer: RSS growth"
+    " from before the viewers connected to all connected. final state: viewers at the final seq,"
+    " ok when all are, none went backwards and GET /state agrees."
 )
 BURST_LEGEND = (
     "settle: last accepted move's answer → the last viewer got the final seq (GET /state after"

@@ -2,6 +2,10 @@
 
 The helper's control protocol (one line each way) is described at the top of sse_fanout.c:
 READY once every viewer has its first event, MARK/WAIT per move, DONE for the summary.
+
+Viewers are SSE streams of `/b/<slug>/events/`, or websockets of `/ws/b/<slug>/` (the helper's
+-W) with websocket=True, or by default when the base URL is in WEBSOCKET_URLS (bench/servers.py
+registers the websocket-only configurations there, so bench.fanout and bench.burst need not know).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(__file__).with_name("sse_fanout.c")
 BINARY = ROOT / "var" / "bench" / "sse_fanout"
+# Base URLs (as passed to Viewers) of servers whose viewers are websockets rather than SSE.
+WEBSOCKET_URLS: set[str] = set()
 
 
 class FanoutError(SystemExit):
@@ -59,11 +65,14 @@ class Viewers:
         inflight: int = 256,
         ready_timeout: float = 120,
         wait_timeout: float = 10,
+        websocket: bool | None = None,
     ) -> None:
         host, port = loopback_address(url)
         cmd = [str(build()), "-h", host, "-p", str(port), "-s", slug, "-n", str(viewers)]
         cmd += ["-m", str(moves), "-c", str(inflight)]
         cmd += ["-t", str(ready_timeout), "-w", str(wait_timeout)]
+        if websocket if websocket is not None else url.rstrip("/") in WEBSOCKET_URLS:
+            cmd.append("-W")
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
