@@ -8,12 +8,12 @@ rather than queueing them) and never one at or below a seq it was sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from asgiref.sync import sync_to_async
 from django_eventstream.views import Listener, get_listener_manager
 
-from snake import events
+from snake import board, events
 
 KEEPALIVE = events.KEEPALIVE.encode()
 
@@ -45,6 +45,7 @@ class Room:
         self.slug = slug
         self.viewers: set[Viewer] = set()
         self.seq = -1
+        self.next_read: asyncio.Task[board.Position] | None = None
         self.listener = Listener()
         self.listener.channels = {events.channel(slug)}
         self.listener.assign_loop()
@@ -52,6 +53,21 @@ class Room:
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._run())
         self.ticker = loop.call_later(events.KEEPALIVE_SECONDS, self._keepalive)
+
+    def read(self) -> Awaitable[board.Position]:
+        """Read the board for a viewer that has joined; viewers joining together share a read.
+
+        A read is shared only by viewers that joined before it started, so each viewer's state
+        is still read after it subscribed (a connect storm makes a few reads, not thousands).
+        """
+        if self.next_read is None:
+            self.next_read = asyncio.get_running_loop().create_task(self._read())
+        return asyncio.shield(self.next_read)
+
+    async def _read(self) -> board.Position:
+        await asyncio.sleep(0)  # let the viewers joining in this turn of the loop share it
+        self.next_read = None
+        return await read_position(self.slug)
 
     def _keepalive(self) -> None:
         for viewer in self.viewers:
@@ -97,13 +113,13 @@ _rooms: dict[str, Room] = {}
 read_position = sync_to_async(events.read_position, thread_sensitive=False)
 
 
-def join(slug: str) -> Viewer:
+def join(slug: str) -> tuple[Room, Viewer]:
     room = _rooms.get(slug)
     if room is None:
         room = _rooms[slug] = Room(slug)
     viewer = Viewer()
     room.viewers.add(viewer)
-    return viewer
+    return room, viewer
 
 
 def leave(slug: str, viewer: Viewer) -> None:
@@ -122,9 +138,9 @@ def viewer_count() -> int:
 async def stream(slug: str) -> AsyncIterator[bytes]:
     """Yield the stream's bytes: the opening and current position, then newer ones only."""
     # Join before reading the state, so that no move can fall between the two.
-    viewer = join(slug)
+    room, viewer = join(slug)
     try:
-        position = await read_position(slug)
+        position = await room.read()
         viewer.sent = position.seq
         yield events.opening(position).encode()
         while True:

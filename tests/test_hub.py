@@ -95,3 +95,26 @@ def test_one_listener_per_board_and_none_left_when_viewers_go() -> None:
 
     assert asyncio.run(run()) == (1, 0)
     assert events.channel("shared") not in manager.listeners_by_channel
+
+
+@pytest.mark.django_db(transaction=True)
+def test_viewers_joining_together_share_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    real = hub.read_position
+
+    async def counting(slug: str) -> board.Position:
+        reads.append(slug)
+        return await real(slug)
+
+    monkeypatch.setattr(hub, "read_position", counting)
+
+    async def run() -> None:
+        storm = [hub.stream("storm") for _ in range(50)]
+        await asyncio.gather(*(anext(stream) for stream in storm))
+        late = hub.stream("storm")  # joins after that read began: it gets its own
+        await anext(late)
+        for stream in [*storm, late]:
+            await stream.aclose()
+
+    asyncio.run(run())
+    assert reads == ["storm", "storm"]
