@@ -1,51 +1,56 @@
-"""Burst: C client processes POST moves as fast as they can for T seconds while V viewers watch.
+"""Burst: C keep-alive connections POST moves flat out for T seconds while V viewers watch.
 
-Each client (its own process, one httpx.Client) GETs / once for the csrftoken cookie, then POSTs
-d, a, s, w, d, ... (each four cancel out, so the logo never drifts into a wall) until T has
-passed. Afterwards the runner reads the final seq from GET /b/<slug>/state and asks the C viewers
-to WAIT for it: "settle" is the time from the last accepted move's answer until the last live
-viewer got that seq (the helper notes when each viewer's seq last changed; settle_answered_ms,
-in the JSON, is until the WAIT was answered, an upper bound including GET /state).
+The runner GETs / once for the csrftoken cookie, then bench/post_burst.c opens `clients`
+keep-alive connections, each POSTing d, a, s, w, d, ... (each four cancel out, so the logo never
+drifts into a wall) and waiting for each answer, until T has passed. Afterwards the runner reads
+the final seq from GET /b/<slug>/state and asks the C viewers to WAIT for it: "settle" is the
+time from the last accepted move's answer until the last live viewer got that seq (both
+CLOCK_MONOTONIC; the helper notes when each viewer's seq last changed; settle_answered_ms, in the
+JSON, is until the WAIT was answered, an upper bound including GET /state).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import secrets
+import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.fanout import percentile, proc_stats
-from bench.viewers import FanoutError, Viewers
+from bench.fanout import proc_stats
+from bench.viewers import ROOT, FanoutError, Viewers, loopback_address
 
-DIRECTIONS = "dasw"
-# (answered at, CLOCK_MONOTONIC s; round trip ms; HTTP status or 0 for a transport error)
-Post = tuple[float, float, int]
+SOURCE = Path(__file__).with_name("post_burst.c")
+BINARY = ROOT / "var" / "bench" / "post_burst"
 
 
-def client(url: str, slug: str, start_at: float, seconds: float, offset: int) -> list[Post]:
-    """One burst client: cookie first, then POST moves from start_at for `seconds`."""
-    posts: list[Post] = []
-    with httpx.Client(base_url=url, timeout=30) as http:
-        http.get("/").raise_for_status()
-        headers = {"X-CSRFToken": http.cookies["csrftoken"], "Accept": "application/json"}
-        time.sleep(max(0.0, start_at - time.monotonic()))
-        end, i = start_at + seconds, offset
-        while (sent := time.monotonic()) < end:
-            direction = DIRECTIONS[i % len(DIRECTIONS)]
-            try:
-                status = http.post(
-                    f"/b/{slug}/move", data={"direction": direction}, headers=headers
-                ).status_code
-            except httpx.HTTPError:
-                status = 0
-            answered = time.monotonic()
-            posts.append((answered, (answered - sent) * 1e3, status))
-            i += 1
-    return posts
+def build() -> Path:
+    """Compile the POST client unless the binary is newer than its source."""
+    if not BINARY.exists() or BINARY.stat().st_mtime < SOURCE.stat().st_mtime:
+        BINARY.parent.mkdir(parents=True, exist_ok=True)
+        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(BINARY), str(SOURCE)]
+        subprocess.run(cmd, check=True)
+    return BINARY
+
+
+def post_moves(url: str, slug: str, clients: int, seconds: float) -> dict[str, Any]:
+    """Run post_burst against url (csrftoken from GET /): its JSON summary."""
+    host, port = loopback_address(url)
+    response = httpx.get(f"{url}/", timeout=30)
+    response.raise_for_status()
+    token = response.cookies.get("csrftoken")
+    if not token:
+        raise FanoutError(f"GET {url}/ set no csrftoken cookie")
+    cmd = [str(build()), "-h", host, "-p", str(port), "-s", slug, "-k", token]
+    cmd += ["-c", str(clients), "-t", str(seconds)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if done.returncode != 0:
+        raise FanoutError(f"post_burst failed ({done.returncode}): {done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def burst(
@@ -64,22 +69,13 @@ def burst(
         if connected == 0:
             raise FanoutError(f"no viewer got its first event from {url}/b/{slug}/events/")
         stats["connected"] = proc_stats(pids)
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(clients, mp_context=context) as pool:
-            start_at = time.monotonic() + 1.5  # every client has its cookie by then
-            futures = [pool.submit(client, url, slug, start_at, seconds, k) for k in range(clients)]
-            posts = [post for f in futures for post in f.result()]
+        posted = post_moves(url, slug, clients, seconds)
         stats["after"] = proc_stats(pids)
-        accepted = [p for p in posts if p[2] == 200]
-        last_answer = max((p[0] for p in accepted), default=time.monotonic())
+        last_answer = (posted["last_accepted_ns"] or time.monotonic_ns()) / 1e9
         state = httpx.get(f"{url}/b/{slug}/state", timeout=30).json()
         reached, live, t_all_ns = watch.wait(int(state["seq"]))
         answered = time.monotonic()
         summary = watch.done(int(state["seq"]))
-    round_trips = [p[1] for p in posts]
-    statuses: dict[str, int] = {}
-    for p in posts:
-        statuses[str(p[2])] = statuses.get(str(p[2]), 0) + 1
     return {
         "url": url,
         "slug": slug,
@@ -89,11 +85,12 @@ def burst(
         "connected": connected,
         "connect_errors": errors,
         "base_seq": base,
-        "posts": len(posts),
-        "accepted": len(accepted),
-        "post_status": statuses,
-        "accepted_per_s": len(accepted) / seconds,
-        "post_ms": {"p50": percentile(round_trips, 50), "p99": percentile(round_trips, 99)},
+        "posts": posted["posts"],
+        "accepted": posted["accepted"],
+        "post_status": {"2xx": posted["accepted"], **posted["status"]},
+        "accepted_per_s": posted["accepted"] / seconds,
+        "post_ms": posted["post_ms"],
+        "post_client": {k: posted[k] for k in ("start_ns", "end_ns", "max_seq")},
         "state": state,
         "seq_advance": int(state["seq"]) - base,
         "settle_ms": (t_all_ns / 1e9 - last_answer) * 1e3,

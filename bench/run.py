@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true", help="the burst mode instead")
     parser.add_argument("--burst-kinds", type=csv(str), default=list(servers.BURST_KINDS))
     parser.add_argument("--burst-viewers", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=8, help="burst client processes")
+    parser.add_argument("--clients", type=int, default=8, help="burst POST connections")
     parser.add_argument("--seconds", type=float, default=5, help="burst length")
     parser.add_argument("--json", type=Path, help="default var/bench/<mode>-<timestamp>.json")
     args = parser.parse_args()
