@@ -16,6 +16,7 @@ from django_eventstream.views import Listener, get_listener_manager
 from snake import board, events
 
 KEEPALIVE = events.KEEPALIVE.encode()
+PACE_MAX = 0.05  # seconds a board rests after a fan-out at most
 
 
 class Viewer:
@@ -99,9 +100,19 @@ class Room:
                     seq, fragment = position.seq, events.render_logo(position)
             if seq > self.seq:
                 self.seq = seq
-                chunk = events.encode(fragment).encode()
-                for viewer in self.viewers:
-                    viewer.offer(seq, chunk)
+                await self._fan_out(seq, events.encode(fragment).encode())
+
+    async def _fan_out(self, seq: int, chunk: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for viewer in self.viewers:
+            viewer.offer(seq, chunk)
+        # The woken viewers run before we do again (the loop is FIFO): then rest as long as
+        # their writes took, at most PACE_MAX. Moves arriving meanwhile are coalesced into the
+        # next fan-out, so a burst cannot keep the loop busy writing stale positions while
+        # the moves themselves wait. A lone move is never delayed.
+        await asyncio.sleep(0)
+        await asyncio.sleep(min(loop.time() - started, PACE_MAX))
 
     def close(self) -> None:
         self.task.cancel()
