@@ -21,19 +21,10 @@ from typing import Any
 import httpx
 
 from bench.fanout import proc_stats
-from bench.viewers import ROOT, FanoutError, Viewers, loopback_address
+from bench.viewers import ROOT, FanoutError, Viewers, build, loopback_address
 
 SOURCE = Path(__file__).with_name("post_burst.c")
 BINARY = ROOT / "var" / "bench" / "post_burst"
-
-
-def build() -> Path:
-    """Compile the POST client unless the binary is newer than its source."""
-    if not BINARY.exists() or BINARY.stat().st_mtime < SOURCE.stat().st_mtime:
-        BINARY.parent.mkdir(parents=True, exist_ok=True)
-        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(BINARY), str(SOURCE)]
-        subprocess.run(cmd, check=True)
-    return BINARY
 
 
 def post_moves(url: str, slug: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -44,7 +35,7 @@ def post_moves(url: str, slug: str, clients: int, seconds: float) -> dict[str, A
     token = response.cookies.get("csrftoken")
     if not token:
         raise FanoutError(f"GET {url}/ set no csrftoken cookie")
-    cmd = [str(build()), "-h", host, "-p", str(port), "-s", slug, "-k", token]
+    cmd = [str(build(SOURCE, BINARY)), "-h", host, "-p", str(port), "-s", slug, "-k", token]
     cmd += ["-c", str(clients), "-t", str(seconds)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if done.returncode != 0:

@@ -30,13 +30,13 @@ class FanoutError(SystemExit):
     """A measurement could not be made (a SystemExit, so the CLI prints just the message)."""
 
 
-def build() -> Path:
-    """Compile the helper unless the binary is newer than its source."""
-    if not BINARY.exists() or BINARY.stat().st_mtime < SOURCE.stat().st_mtime:
-        BINARY.parent.mkdir(parents=True, exist_ok=True)
-        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(BINARY), str(SOURCE)]
+def build(source: Path = SOURCE, binary: Path = BINARY) -> Path:
+    """Compile a C helper of the bench unless its binary is newer than its source."""
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)]
         subprocess.run(cmd, check=True)
-    return BINARY
+    return binary
 
 
 def loopback_address(url: str) -> tuple[str, int]:
