@@ -53,11 +53,15 @@ def _publish_grip(channel: str, event_type: str, data: str) -> None:
         grip_health.ok()
 
 
+def _deliver_without_redis(channel: str, event_type: str, data: str) -> None:
+    get_listener_manager().add_to_queues(channel, Event(channel, event_type, data))
+    _publish_grip(channel, event_type, data)
+
+
 def deliver(channel: str, event_type: str, data: str) -> None:
     """Send to this process's viewers, other workers (Redis) and the GRIP proxy, blocking."""
     if not hasattr(settings, "EVENTSTREAM_REDIS"):
-        get_listener_manager().add_to_queues(channel, Event(channel, event_type, data))
-        _publish_grip(channel, event_type, data)
+        _deliver_without_redis(channel, event_type, data)
         return
     try:
         # Blocking publishes: the caller holds the board's lock, which keeps them in order.
@@ -65,8 +69,7 @@ def deliver(channel: str, event_type: str, data: str) -> None:
     except RedisError as exc:
         redis_health.failed(exc)
         # Redis delivers to our own viewers too; without it, deliver here directly.
-        get_listener_manager().add_to_queues(channel, Event(channel, event_type, data))
-        _publish_grip(channel, event_type, data)
+        _deliver_without_redis(channel, event_type, data)
     except (ValueError, OSError) as exc:
         redis_health.ok()
         grip_health.failed(exc)
