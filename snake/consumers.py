@@ -17,29 +17,10 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.urls import re_path
 
-from snake import board, hub
+from snake import board, hub, security
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
-
-
-def stream_headers() -> list[tuple[bytes, bytes]]:
-    """Return the stream's headers: django-eventstream's plus Django's security headers."""
-    headers = {
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-    }
-    # The same settings Django's SecurityMiddleware and XFrameOptionsMiddleware read.
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers["X-Content-Type-Options"] = "nosniff"
-    if settings.SECURE_REFERRER_POLICY:
-        policy = settings.SECURE_REFERRER_POLICY
-        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
-    headers["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
-    return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
 def _host_allowed(scope: Scope) -> bool:
@@ -57,7 +38,7 @@ class EventsConsumer(AsyncHttpConsumer):
         elif not _host_allowed(self.scope):
             await self.send_response(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
         else:
-            await self.send_headers(status=200, headers=stream_headers())
+            await self.send_headers(status=200, headers=security.stream_headers())
             slug = self.scope["url_route"]["kwargs"]["slug"]
             # Not awaited here: the consumer must stay free to hear the client disconnect.
             self.task = asyncio.ensure_future(self._pump(slug))

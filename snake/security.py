@@ -1,0 +1,24 @@
+"""Security headers for the responses Django's middleware never sees (the event stream)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def stream_headers() -> list[tuple[bytes, bytes]]:
+    """Return the stream's headers: django-eventstream's plus Django's security headers."""
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    # The same settings Django's SecurityMiddleware and XFrameOptionsMiddleware read.
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
