@@ -16,7 +16,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run cluster bench test lint fmt clean
+.PHONY: run cluster bench soak test lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "snake needs Python >= 3.11"'
@@ -50,6 +50,12 @@ BENCH_MOVES ?= 30
 bench: $(STAMP)
 	BENCH_VIEWERS='$(BENCH_VIEWERS)' BENCH_MOVES='$(BENCH_MOVES)' $(BIN)/python -m bench.run
 	$(BIN)/python -m bench.run --burst
+
+# Not in CI: SOAK_SECONDS of steady moves and ~200 churning viewers against `make run`'s server
+# (SERVER honoured); checks RSS, threads, fds and the viewers' final state (see bench/soak.py).
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	SOAK_SECONDS='$(SOAK_SECONDS)' SERVER='$(SERVER)' $(BIN)/python -m bench.soak
 
 test: $(STAMP)
 	$(BIN)/ruff check .
