@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.utils import build_policy
 from django.conf import settings
 
 
@@ -21,4 +23,10 @@ def stream_headers() -> list[tuple[bytes, bytes]]:
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
     headers["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+    # Built by the function django-csp's middleware builds the page's policy with, from the same
+    # settings: a page's policy and the stream's cannot drift apart.
+    for header, report_only in ((HEADER, False), (HEADER_REPORT_ONLY, True)):
+        policy = build_policy(report_only=report_only)
+        if policy:
+            headers[header] = policy
     return [(k.encode(), v.encode()) for k, v in headers.items()]

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 
 from snake.secret import dev_secret_key
 
@@ -29,12 +30,14 @@ INSTALLED_APPS = [
     "daphne",  # first, so that `runserver` serves ASGI
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "snake",
 ]
 
 MIDDLEWARE = [
     "snake.proxies.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,6 +96,23 @@ LOGGING = {
 # Third-party
 # Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
+
+# django-csp sends this with every page; snake/security.py sends the same with the event stream.
+# Each exception is needed by htmx, as a real Chromium shows (tests/test_security.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # htmx compiles hx-trigger filters (the key filter on the move forms) with Function().
+        "script-src": [SELF, UNSAFE_EVAL],
+        # Inline style attributes carry the board's size and the logo's position (which htmx
+        # swaps and settles), and htmx injects a <style> for its request indicators.
+        "style-src": [SELF, UNSAFE_INLINE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # REDIS_URL: every worker's events reach every other worker's viewers through Redis pub/sub.
 REDIS_URL = os.environ.get("REDIS_URL", "")
