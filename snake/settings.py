@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from snake.secret import dev_secret_key
 
@@ -19,12 +20,59 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# DJANGO_ENV=production: HTTPS only, and nothing that only suits a laptop is guessed.
+DJANGO_ENV = os.environ.get("DJANGO_ENV", "")
+if DJANGO_ENV not in ("", "development", "production"):
+    # A typo must not quietly serve production over plain HTTP with a generated key.
+    raise ImproperlyConfigured(
+        f"DJANGO_ENV={DJANGO_ENV!r}: set DJANGO_ENV=production, or leave it unset for development"
+    )
+PRODUCTION = DJANGO_ENV == "production"
+if PRODUCTION:
+    REQUIRED = {
+        "SECRET_KEY": "a long random string shared by every worker, e.g. the output of "
+        "python -c 'from django.core.management.utils import get_random_secret_key as k; "
+        "print(k())'",
+        "ALLOWED_HOSTS": "the site's host names, comma-separated, e.g. snake.example.com",
+    }
+    for name, fix in REQUIRED.items():
+        if not os.environ.get(name, "").strip():
+            raise ImproperlyConfigured(f"DJANGO_ENV=production needs {name}: set it to {fix}")
+
 # Django core
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG=1 with DJANGO_ENV=production would show tracebacks and settings to "
+        "anyone: unset DJANGO_DEBUG"
+    )
 SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret_key(VAR_DIR / "secret_key")
-ALLOWED_HOSTS = os.environ.get(
+ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", f"localhost,127.0.0.1,[::1],{os.environ.get('HOST', '127.0.0.1')}"
-).split(",")
+)
+# Only origins other than the site's own need listing (e.g. https://www.example.com).
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a proxy that terminates TLS, Django sees plain HTTP: the SSL redirect would loop and
+# every move would fail the CSRF origin check. Naming the header the proxy sets (e.g.
+# X-Forwarded-Proto) makes Django believe it, so only set it when clients cannot reach the
+# server except through that proxy and the proxy overwrites whatever a client sent.
+if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (f"HTTP_{header}", "https")
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    # One year, the preload list's minimum; a first deployment may start lower, since browsers
+    # keep refusing plain HTTP for this long.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Asking to be preloaded into browsers is the domain owner's call and slow to undo, so
+    # it is not made here; check --deploy's reminder of it is silenced for that reason.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",  # first, so that `runserver` serves ASGI
