@@ -125,9 +125,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
     """`make run`: migrate, then one daphne (or uvicorn) process on a free port."""
+    from deploy.cluster import NO_LIMITS  # the one name it needs from deploy
+
     var = fresh_dir(f"{kind}-{tag}")
     env = {**os.environ, "SNAKE_VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var}/db.sqlite3"}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(NO_LIMITS)  # every viewer and move of the bench comes from 127.0.0.1
     with open(var / "server.log", "ab") as log:
         subprocess.run(
             [str(PYTHON), "manage.py", "migrate", "--noinput"],
@@ -150,10 +153,12 @@ def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
 @contextlib.contextmanager
 def cluster(tag: str) -> Iterator[Target]:
     """`make cluster` on free ports: Pushpin in front of 2 workers, Redis between them."""
-    from deploy.cluster import Cluster  # only this configuration needs it
+    from deploy.cluster import NO_LIMITS, Cluster  # only this configuration needs Cluster
 
     base = fresh_dir(f"cluster-{tag}")
-    with Cluster(port=0, workers=2, workdir=base / "cluster", var_dir=base / "var") as c:
+    with Cluster(
+        port=0, workers=2, workdir=base / "cluster", var_dir=base / "var", env=NO_LIMITS
+    ) as c:
         leaders = [w.proc.pid for w in c.workers if w.proc is not None]
         if c.pushpin.proc is not None:
             leaders.append(c.pushpin.proc.pid)

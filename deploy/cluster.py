@@ -80,6 +80,7 @@ __all__ = [
     "SHARED_OFFSET",
     "VENV_PYTHON",
     "WORKER_OFFSET",
+    "NO_LIMITS",
     "Cluster",
     "Postgres",
     "Pushpin",
@@ -102,6 +103,10 @@ REDIS_OFFSET = 5
 POSTGRES_OFFSET = 6
 SHARED_OFFSET = 9  # the socket every worker accepts from
 WORKER_OFFSET = 10
+
+# The abuse limits off (snake/ratelimit.py, snake/streamcap.py): for the tests and the bench,
+# which fire many moves and streams from one address. `make cluster` keeps the defaults on.
+NO_LIMITS = {"SNAKE_MOVES_PER_SECOND": "0", "SNAKE_MAX_STREAMS_PER_IP": "0"}
 
 # The Debian package for each binary we run.
 PACKAGES = {

@@ -170,6 +170,18 @@ if REDIS_URL:
     # Connect timeout only: a read timeout would break the idle pub/sub listener.
     EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2}
 
+# The move limit's buckets (snake/ratelimit.py): in Redis every worker shares them; without it,
+# in this process. Short timeouts: a hung Redis must not hold moves up (they go through).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # GRIP_URL: a GRIP proxy (Pushpin) holds the event streams; events are published to it once.
 if os.environ.get("GRIP_URL"):
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
@@ -192,3 +204,7 @@ SNAKE_LOGO_HEIGHT = env_int("SNAKE_LOGO_HEIGHT", 48)
 SNAKE_START_X = env_int("SNAKE_START_X", 500)
 SNAKE_START_Y = env_int("SNAKE_START_Y", 150)
 SNAKE_STEP = env_int("SNAKE_STEP", 5)
+# Abuse limits per client address; 0 turns one off (snake/ratelimit.py, snake/streamcap.py).
+SNAKE_MOVES_PER_SECOND = env_int("SNAKE_MOVES_PER_SECOND", 20)
+SNAKE_MOVES_BURST = env_int("SNAKE_MOVES_BURST", 40)
+SNAKE_MAX_STREAMS_PER_IP = env_int("SNAKE_MAX_STREAMS_PER_IP", 100)

@@ -25,6 +25,17 @@ def server(
     daphne.stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_move_buckets() -> None:
+    """Each test starts with full move buckets: the test client is always 127.0.0.1."""
+    from django.core.cache import caches  # settings are configured once pytest-django ran
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):  # never flush a Redis that REDIS_URL points at
+        cache.clear()
+
+
 @pytest.fixture
 def slug(request: pytest.FixtureRequest) -> str:
     """A fresh board name, unique in the session."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from deploy.cluster import NO_LIMITS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,6 +57,9 @@ class Daphne:
             "SNAKE_VAR_DIR": str(workdir),
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "PYTHONUNBUFFERED": "1",
+            # The tests fire many moves and streams from 127.0.0.1; tests/test_ratelimit.py and
+            # tests/test_streamcap.py pass their own limits here.
+            **NO_LIMITS,
             **(env or {}),
         }
         self.port = free_port()

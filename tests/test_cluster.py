@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from deploy.cluster import ROOT, Cluster, free_port_block, port_open
+from deploy.cluster import NO_LIMITS, ROOT, Cluster, free_port_block, port_open
 from tests.live import Player
 from tests.sse import SSEClient
 
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("cluster")
-    with Cluster(port=0, workers=2, workdir=tmp / "cluster", var_dir=tmp / "var") as running:
+    with Cluster(
+        port=0, workers=2, workdir=tmp / "cluster", var_dir=tmp / "var", env=NO_LIMITS
+    ) as running:
         yield running
 
 
@@ -134,8 +136,9 @@ def test_late_join_and_a_200_move_burst_converge_through_pushpin(cluster, slug) 
 )
 def test_50_concurrent_moves_over_two_workers_on_postgresql(tmp_path: Path, slug: str) -> None:
     with Cluster(
-        port=0, workers=2, postgres=True, workdir=tmp_path / "c", var_dir=tmp_path / "var"
-    ) as pg:
+        port=0, workers=2, postgres=True, workdir=tmp_path / "c", var_dir=tmp_path / "var",
+        env=NO_LIMITS,
+    ) as pg:  # fmt: skip
         assert pg.database_url.startswith("postgresql://")
         players = [Player(pg.workers[i % 2].url) for i in range(50)]
         gate = threading.Barrier(50)
