@@ -7,13 +7,9 @@ from csp.utils import build_policy
 from django.conf import settings
 
 
-def stream_headers() -> list[tuple[bytes, bytes]]:
-    """Return the stream's headers: django-eventstream's plus Django's security headers."""
-    headers = {
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-    }
+def security_headers() -> list[tuple[bytes, bytes]]:
+    """Return the headers Django's middleware would add to any response: for the consumer's own."""
+    headers = {}
     # The same settings Django's SecurityMiddleware and XFrameOptionsMiddleware read.
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers["X-Content-Type-Options"] = "nosniff"
@@ -30,3 +26,13 @@ def stream_headers() -> list[tuple[bytes, bytes]]:
         if policy:
             headers[header] = policy
     return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+def stream_headers() -> list[tuple[bytes, bytes]]:
+    """Return the stream's headers: django-eventstream's plus Django's security headers."""
+    stream = [
+        (b"Content-Type", b"text/event-stream"),
+        (b"Cache-Control", b"no-cache"),
+        (b"X-Accel-Buffering", b"no"),
+    ]
+    return stream + security_headers()

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from snake.security import stream_headers
+from snake.security import security_headers, stream_headers
 from tests.sse import SSEClient
 
 CHROMIUM = os.environ.get("SNAKE_CHROMIUM", "/usr/bin/chromium")
@@ -59,6 +59,14 @@ def test_a_changed_policy_reaches_pages_and_the_stream_alike(client: Client, set
     assert stream_header("Content-Security-Policy") == "default-src 'none'"
     report_only = "Content-Security-Policy-Report-Only"
     assert parse(stream_header(report_only)) == parse(page[report_only])
+
+
+def test_the_security_headers_alone_suit_any_answer_of_the_consumer() -> None:
+    headers = dict(security_headers())
+    assert parse(headers[b"Content-Security-Policy"].decode()) == POLICY
+    assert headers[b"X-Content-Type-Options"] == b"nosniff"
+    assert b"Content-Type" not in headers  # a refusal sets its own
+    assert set(security_headers()) <= set(stream_headers())
 
 
 @pytest.mark.django_db
