@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.http import (
     HttpRequest,
@@ -14,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from snake import board, events, hub
+from snake import board, events, hub, ratelimit
 
 # (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
 CONTROLS = [
@@ -64,8 +66,30 @@ def go(request: HttpRequest) -> HttpResponse:
     return HttpResponseSeeOther(reverse("board", args=[slug]))
 
 
+def _slow_down(request: HttpRequest, wait: float) -> HttpResponse:
+    """429 for a client over the move limit: nothing moved, and it says when to try again."""
+    wait = max(wait, 0.01)  # a wait of a few microseconds still reads as one: "0.01 s"
+    error = (
+        f"Slow down: moves are limited to {settings.SNAKE_MOVES_PER_SECOND}/s per address "
+        f"(bursts of {settings.SNAKE_MOVES_BURST}). Try again in {wait:.2f} s."
+    )
+    if _wants_json(request):
+        response = JsonResponse({"error": error, "retry_after": round(wait, 3)}, status=429)
+    elif request.htmx:
+        # The page's status note (response-targets swaps 4xx answers into #status).
+        response = render(request, "snake/_note.html", {"note": error}, status=429)
+    else:
+        response = HttpResponse(error, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(max(1, math.ceil(wait)))  # whole seconds, as HTTP wants
+    return response
+
+
 @require_POST
 def move(request: HttpRequest, slug: str) -> HttpResponse:
+    # Before anything else, so that bad requests spend the bucket too.
+    wait = ratelimit.take(request.META.get("REMOTE_ADDR", ""))
+    if wait:
+        return _slow_down(request, wait)
     try:
         step = board.parse_direction(request.POST.get("direction"))
     except board.InvalidDirection as exc:

@@ -37,6 +37,7 @@ def test_page_puts_the_csrf_header_on_body_and_loads_only_vendored_scripts(clien
     assert scripts == [
         '<script src="/static/vendor/htmx.min.js" defer>',
         '<script src="/static/vendor/sse.min.js" defer>',
+        '<script src="/static/vendor/response-targets.min.js" defer>',
     ]
     assert "</script>" in html and not re.search(r"<script[^>]*>[^<]", html)
     assert "http://" not in html and "https://" not in html
