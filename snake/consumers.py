@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.urls import re_path
 
-from snake import board, hub, security
+from snake import board, hub, security, streamcap
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -30,6 +30,7 @@ def _host_allowed(scope: Scope) -> bool:
 
 
 class EventsConsumer(AsyncHttpConsumer):
+    slot: streamcap.Slot | None = None
     task: asyncio.Task | None = None
 
     async def http_request(self, message: dict) -> None:
@@ -37,7 +38,11 @@ class EventsConsumer(AsyncHttpConsumer):
             await self.send_response(405, b"Method Not Allowed\n", headers=[(b"Allow", b"GET")])
         elif not _host_allowed(self.scope):
             await self.send_response(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
+        elif (slot := streamcap.acquire(self.scope, owner=self)) is None:
+            body, headers = streamcap.refusal()
+            await self.send_response(429, body, headers=headers)
         else:
+            self.slot = slot
             await self.send_headers(status=200, headers=security.stream_headers())
             slug = self.scope["url_route"]["kwargs"]["slug"]
             # Not awaited here: the consumer must stay free to hear the client disconnect.
@@ -48,6 +53,8 @@ class EventsConsumer(AsyncHttpConsumer):
             await self.send_body(chunk, more_body=True)
 
     async def disconnect(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
         if self.task is not None:
             self.task.cancel()
 

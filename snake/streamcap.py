@@ -1,0 +1,84 @@
+"""At most SNAKE_MAX_STREAMS_PER_IP open event streams per client address (0: no cap).
+
+A school's or a mobile carrier's NAT puts many real viewers behind one address, hence the
+generous default of 100. The count is per process: a stream lives in the process that serves
+it, so that process alone knows when it closes; with N workers behind one socket an address may
+hold up to N times the cap.
+
+Under Pushpin (GRIP) the cap does not apply: the proxy holds the streams, the worker answers a
+stream request once with a hold (the Django view, not snake.consumers) and never sees it close.
+
+snake.consumers calls acquire() before it sends the stream's headers and answers 429 when it
+gets None; it releases the slot when the client disconnects.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+
+from snake import clients
+
+RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
+
+_open: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+class Slot:
+    """One open stream counted against its client; release() it once the stream ends."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._released = False
+
+    def release(self) -> None:
+        with _lock:
+            if self._released:
+                return
+            self._released = True
+            _open[self.key] -= 1
+            if _open[self.key] <= 0:
+                del _open[self.key]  # no entry left behind per address ever seen
+
+
+def acquire(scope: dict[str, Any], owner: object | None = None) -> Slot | None:
+    """Count one more stream for the scope's client; None when it already has the maximum.
+
+    owner: the stream's consumer; should it end without a disconnect (an error while
+    opening), the slot is released when the owner is collected instead of leaking.
+    """
+    cap = settings.SNAKE_MAX_STREAMS_PER_IP
+    key = clients.key(clients.scope_address(scope))
+    with _lock:
+        if cap > 0 and _open[key] >= cap:
+            return None
+        _open[key] += 1
+    slot = Slot(key)
+    if owner is not None:
+        weakref.finalize(owner, slot.release)
+    return slot
+
+
+def open_streams(address: str) -> int:
+    """How many streams this process holds open for `address`."""
+    with _lock:
+        return _open.get(clients.key(address), 0)
+
+
+def refusal() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Return the 429 body and headers for a client that has too many streams open."""
+    body = (
+        f"Too many event streams from your address: at most "
+        f"{settings.SNAKE_MAX_STREAMS_PER_IP} at once. Close some, or retry in {RETRY_AFTER} s.\n"
+    ).encode()
+    headers = [
+        (b"Content-Type", b"text/plain; charset=utf-8"),
+        (b"Retry-After", str(RETRY_AFTER).encode()),
+        (b"X-Content-Type-Options", b"nosniff"),
+    ]
+    return body, headers
