@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
 
+from snake.bodylimit import cap_move_bodies  # noqa: E402
 from snake.consumers import router  # noqa: E402
 
-application = ProtocolTypeRouter({"http": router(django_asgi_app)})
+application = ProtocolTypeRouter({"http": router(cap_move_bodies(django_asgi_app))})
