@@ -74,10 +74,11 @@ def test_many_threads_at_once_pass_exactly_the_burst(address: str) -> None:
 
 @override_settings(SNAKE_MOVES_PER_SECOND=10, SNAKE_MOVES_BURST=2)
 def test_the_bucket_refills_at_the_rate_and_holds_at_most_the_burst(address: str) -> None:
-    t = time.time()
+    # A whole second, so that t + 0.1 turns into whole microseconds without rounding one off.
+    t = float(int(time.time()))
     assert spend(address, 2, t) == [0.0, 0.0]
-    assert ratelimit.take(address, now=t) == pytest.approx(0.1)
-    assert ratelimit.take(address, now=t + 0.05) == pytest.approx(0.05)  # refused: no change
+    assert ratelimit.take(address, now=t) == pytest.approx(0.1, abs=2e-6)
+    assert ratelimit.take(address, now=t + 0.05) == pytest.approx(0.05, abs=2e-6)  # no change
     assert ratelimit.take(address, now=t + 0.1) == 0.0  # one interval later: one move
     assert ratelimit.take(address, now=t + 0.1) > 0
     # Idle for 10 s is still a bucket of 2, not of 100.
