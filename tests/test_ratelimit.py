@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -19,7 +20,7 @@ from django_eventstream.views import Listener, get_listener_manager
 
 from deploy.redis import Redis
 from snake import board, events, ratelimit
-from tests.live import Daphne, free_port
+from tests.live import Daphne, Player, free_port
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -156,6 +157,21 @@ def test_a_move_over_the_limit_is_429_and_changes_nothing(
     assert bad.status_code == 429
     assert board.current("slow").seq == 1
     assert len(listener.channel_items.get(events.channel("slow"), [])) == 1
+
+
+def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slug: str) -> None:
+    env = {"REDIS_URL": redis_url, "SNAKE_MOVES_PER_SECOND": "1", "SNAKE_MOVES_BURST": "1"}
+    with contextlib.ExitStack() as running:
+        urls = []
+        for name in ("one", "two"):
+            server = Daphne(tmp_path / name, env=env)
+            server.start()
+            running.callback(server.stop)
+            urls.append(server.url)
+        with Player(urls[0]) as a, Player(urls[1]) as b:
+            assert a.move(slug, "d").status_code == 200
+            refused = b.move(slug, "d")  # the same address, another process
+            assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
 
 
 # The page: the note in a real Chromium.
