@@ -217,33 +217,36 @@ class Soak:
             last = now
         return last
 
-    async def warm_up(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
-        """A round of what the soak does, so that lazily made pools count in the baseline."""
-        self.holding = True
-        warm = [Viewer(self) for _ in range(20)]
-        tasks = [asyncio.create_task(v.run(0, "close")) for v in warm]
-        for direction in "dada":
-            (await client.post(f"/b/{SLUG}/move", data={"direction": direction},
+    async def warm_up(self, clients: list[tuple[httpx.AsyncClient, dict[str, str]]]) -> None:
+        """A few rounds of what the soak does (viewers joining while every mover moves at
+        once), so that the server's lazily grown thread pools are in the baseline."""
+
+        async def move(client: httpx.AsyncClient, headers: dict[str, str], d: str) -> None:
+            (await client.post(f"/b/{SLUG}/move", data={"direction": d},
                                headers=headers)).raise_for_status()  # fmt: skip
-        await asyncio.sleep(1)
-        self.holding = False
-        await asyncio.gather(*tasks)
+
+        for _ in range(3):
+            self.holding = True
+            tasks = [asyncio.create_task(Viewer(self).run(0, "close")) for _ in range(20)]
+            for direction in "da":
+                await asyncio.gather(*(move(c, h, direction) for c, h in clients))
+            await asyncio.sleep(0.5)
+            self.holding = False
+            await asyncio.gather(*tasks)
         self.counts = Counts()  # the soak's counts start now
 
     async def run(self) -> dict[str, Any]:
         args = self.args
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as setup:
-            (await setup.get("/")).raise_for_status()
-            token = setup.cookies["csrftoken"]
-            await self.warm_up(setup, {"X-CSRFToken": token, "Accept": "application/json"})
-        baseline = await self.settle()
-        print(f"soak: baseline after warm-up: {baseline}", file=sys.stderr, flush=True)
-
         clients = [httpx.AsyncClient(base_url=self.url, timeout=30) for _ in range(args.movers)]
         tokens = []
         for client in clients:
             (await client.get("/")).raise_for_status()
             tokens.append(client.cookies["csrftoken"])
+        headers = [{"X-CSRFToken": t, "Accept": "application/json"} for t in tokens]
+        await self.warm_up(list(zip(clients, headers, strict=True)))
+        baseline = await self.settle()
+        print(f"soak: baseline after warm-up: {baseline}", file=sys.stderr, flush=True)
+
         self.started = time.monotonic()
         background = [asyncio.create_task(self.sampler())]
         background += [
