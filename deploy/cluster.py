@@ -71,6 +71,7 @@ from deploy.worker import VENV_PYTHON, Worker
 __all__ = [
     "DEPLOY",
     "MAX_RUNDIR_LEN",
+    "NO_LIMITS",
     "PACKAGES",
     "PG_SYSTEM_USER",
     "POSTGRES_OFFSET",
@@ -80,7 +81,6 @@ __all__ = [
     "SHARED_OFFSET",
     "VENV_PYTHON",
     "WORKER_OFFSET",
-    "NO_LIMITS",
     "Cluster",
     "Postgres",
     "Pushpin",
