@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from snake import clients
+from snake import clients, security
 
 RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
 
@@ -79,6 +79,6 @@ def refusal() -> tuple[bytes, list[tuple[bytes, bytes]]]:
     headers = [
         (b"Content-Type", b"text/plain; charset=utf-8"),
         (b"Retry-After", str(RETRY_AFTER).encode()),
-        (b"X-Content-Type-Options", b"nosniff"),
     ]
-    return body, headers
+    # What Django's middleware would add: the consumer runs outside it.
+    return body, headers + security.security_headers()

@@ -88,6 +88,8 @@ def test_a_third_stream_from_one_address_is_429_until_one_closes(capped, slug) -
         third = open_stream(capped.url, slug)
         assert third.status == 429
         assert third.headers["Retry-After"] == str(streamcap.RETRY_AFTER)
+        assert third.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" in third.headers
         assert b"at most 2" in third.response.read()
         third.close()
         # Another client behind the trusted proxy has its own count.
