@@ -49,7 +49,7 @@ from hypothesis import HealthCheck, Phase, assume, event, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from snake import board, events, fanout, hub, streamcap
+from snake import board, clients, events, fanout, hub, streamcap
 from snake.models import Board
 
 # transaction=True: moves commit for real, so their on_commit publishes run (inside the test
@@ -951,15 +951,22 @@ HOST = ((b"host", b"testserver"),)
 
 
 @BATTERY
-@given(asgi_requests(), seeds, st.sampled_from([LIMITS_OFF, LIMITS_LOW]))
-@example(AsgiRequest("GET", "/b/main/events/", HOST, b"", True), Seed(None), LIMITS_LOW)
-@example(AsgiRequest("GET", f"/b/{MARKS[0]}/events/", HOST, b""), Seed(("max", "min")), LIMITS_OFF)
-def test_events_asgi_battery(request: AsgiRequest, seed: Seed, limits: dict[str, int]) -> None:
+@given(asgi_requests(), seeds, st.sampled_from([LIMITS_OFF, LIMITS_LOW]), st.booleans())
+@example(AsgiRequest("GET", "/b/main/events/", HOST, b"", True), Seed(None), LIMITS_LOW, False)
+@example(
+    AsgiRequest("GET", f"/b/{MARKS[0]}/events/", HOST, b""), Seed(("max", "min")), LIMITS_OFF, True
+)
+def test_events_asgi_battery(
+    request: AsgiRequest, seed: Seed, limits: dict[str, int], trusted: bool
+) -> None:
     slug = request.path.split("/")[2]
     seed.place(slug if board.is_valid_slug(slug) else "main")
     before = snapshot()
-    with deliveries() as sent, override_settings(**limits):
+    proxies = ["127.0.0.1", "::1"] if trusted else []
+    with deliveries() as sent, override_settings(**limits, SNAKE_TRUSTED_PROXIES=proxies):
         start, chunks = asyncio.run(exchange(request))
+        # The address the stream was counted under (X-Forwarded-For, when trusted).
+        address = clients.scope_address(_scope("GET", "/", list(request.headers)))
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start["headers"]}
     answer = Answer(start["status"], headers.get("content-type", ""), b"".join(chunks), headers)
     check_answer(answer, False)
@@ -967,7 +974,7 @@ def test_events_asgi_battery(request: AsgiRequest, seed: Seed, limits: dict[str,
     # Whatever the answer, the disconnect let go of everything the stream held: its viewer
     # and its slot under the per-address cap (so that, capped at 1, the next stream opens).
     assert hub.viewer_count() == 0, "a viewer outlived its disconnect"
-    assert streamcap.open_streams("127.0.0.1") == 0, "a stream's slot outlived it"
+    assert streamcap.open_streams(address) == 0, "a stream's slot outlived it"
     if request.clean:
         assert answer.status == 200, answer
     if answer.status == 200 and answer.content_type.startswith("text/event-stream"):
