@@ -528,6 +528,10 @@ def send_asgi(request: Request, limits: dict[str, int]) -> Answer:
     """Send one request through snake.asgi.application, as daphne does, reading the whole
     answer (for anything but a stream, which test_events_asgi_battery reads)."""
     assume(not (request.body.data and charset_crashes_django(request.body.content_type)))
+    return _send_asgi(request, limits)
+
+
+def _send_asgi(request: Request, limits: dict[str, int]) -> Answer:
     headers = dict(request.headers)
     if request.csrf != "none":
         headers["Cookie"] = f"csrftoken={CSRF_SECRET}"
@@ -990,18 +994,18 @@ def test_events_asgi_battery(
 
 @pytest.mark.xfail(
     strict=True,
-    raises=(LookupError, UnicodeError),
+    raises=AssertionError,
     reason="Django's MultiPartParser raises on a charset that decodes no bytes: a 500 (#5)",
 )
 @pytest.mark.parametrize("charset", ["rot13", "idna"])
 def test_a_multipart_body_in_a_charset_that_cannot_decode_is_not_a_500(charset: str) -> None:
-    client = Client(enforce_csrf_checks=True)
-    client.get("/")
-    token = client.cookies["csrftoken"].value
-    body = encode_multipart(BOUNDARY, {"direction": "d"})
-    content_type = f"{MULTIPART_CONTENT}; charset={charset}"
-    response = client.generic(
-        "POST", "/b/mp/move", body, content_type, headers={"X-CSRFToken": token}
+    # Through the ASGI application, as daphne serves it: a fix in Django's middleware or in
+    # front of it (like snake.bodylimit) turns this test red until the exclusion goes.
+    body = Body(
+        "multipart",
+        encode_multipart(BOUNDARY, {"direction": "d"}),
+        f"{MULTIPART_CONTENT}; charset={charset}",
     )
-    assert response.status_code == 400
+    answer = _send_asgi(Request("POST", "/b/mp/move", body, {}, "header"), LIMITS_OFF)
+    assert answer.status == 400, answer.status
     assert not Board.objects.exists()
