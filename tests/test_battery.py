@@ -401,11 +401,14 @@ class Answer:
 
 
 def from_django(response: Any) -> Answer:
-    # An event stream never ends: what it sends is checked through ASGI, not here.
-    body = b"" if response.streaming else response.content
-    return Answer(
-        response.status_code, response.get("Content-Type", ""), body, dict(response.items())
-    )
+    """The answer, read whole and closed (a static file's stays open otherwise)."""
+    body = response.content if not response.streaming else b""
+    if response.streaming and not response.is_async:
+        body = b"".join(response.streaming_content)
+    # An event stream never ends: unread here, what it sends is checked through ASGI.
+    response.close()
+    headers = dict(response.items())
+    return Answer(response.status_code, response.get("Content-Type", ""), body, headers)
 
 
 def one_step(before: board.Position, direction: str) -> board.Position:
