@@ -7,7 +7,6 @@ check); a request from the GRIP proxy still goes to the Django view, which answe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import re_path
 
 from snake import board, hub, security, streamcap
+from snake.flow import flow_for
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -31,7 +31,7 @@ def _host_allowed(scope: Scope) -> bool:
 
 class EventsConsumer(AsyncHttpConsumer):
     slot: streamcap.Slot | None = None
-    task: asyncio.Task | None = None
+    viewer: hub.Viewer | None = None
 
     async def http_request(self, message: dict) -> None:
         if self.scope["method"] != "GET":
@@ -44,19 +44,24 @@ class EventsConsumer(AsyncHttpConsumer):
         else:
             self.slot = slot
             await self.send_headers(status=200, headers=security.stream_headers())
-            slug = self.scope["url_route"]["kwargs"]["slug"]
-            # Not awaited here: the consumer must stay free to hear the client disconnect.
-            self.task = asyncio.ensure_future(self._pump(slug))
+            await self._watch(self.scope["url_route"]["kwargs"]["slug"])
 
-    async def _pump(self, slug: str) -> None:
-        async for chunk in hub.stream(slug):
-            await self.send_body(chunk, more_body=True)
+    async def _watch(self, slug: str) -> None:
+        # The room writes to the server's own send: no task of ours per viewer. This handler
+        # returns after the opening, so the consumer hears the client disconnect.
+        self.slug = slug
+        room, self.viewer = hub.join(slug, self.base_send, flow_for(self.base_send))
+        try:
+            await room.open(self.viewer)
+        except BaseException:
+            hub.leave(slug, self.viewer)
+            raise
 
     async def disconnect(self) -> None:
         if self.slot is not None:
             self.slot.release()
-        if self.task is not None:
-            self.task.cancel()
+        if self.viewer is not None:
+            hub.leave(self.slug, self.viewer)
 
 
 def _from_proxy(scope: Scope) -> bool:

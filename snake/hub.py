@@ -1,42 +1,128 @@
 """Fan a board's positions out to this process's viewers: one listener per board, not per viewer.
 
-Each board with viewers here has one django-eventstream listener. An event is encoded to bytes
-once and offered to every viewer, who keeps only the newest (a slow viewer skips positions
-rather than queueing them) and never one at or below a seq it was sent.
+Each board with viewers here has one django-eventstream listener. An event is encoded once, into
+one ASGI message, and written straight to every viewer in one pass: no task and no wake-up per
+viewer. A viewer that cannot take a write (its send is waiting, or snake.flow says its buffer
+is full) keeps only the newest position for when it can, and is dropped if it stays stuck. No
+viewer is sent a seq at or below one it was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+import logging
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django_eventstream.views import Listener, get_listener_manager
 
 from snake import board, events
+from snake.flow import Flow
 
-KEEPALIVE = events.KEEPALIVE.encode()
+Message = dict[str, Any]
+Send = Callable[[Message], Awaitable[None]]
 PACE_MAX = 0.05  # seconds a board rests after a fan-out at most
+log = logging.getLogger(__name__)
+
+
+def body(chunk: bytes) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": True}
+
+
+KEEPALIVE = body(events.KEEPALIVE.encode())
+
+
+def start(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
+    """Run `coro` until it first waits; return a task that finishes it, or None if it is done."""
+    # Python 3.12's eager tasks, for 3.11: most writes finish at once, and a task per viewer
+    # per event is what made the fan-out slow.
+    try:
+        awaited = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_finish(coro, awaited))
+
+
+@types.coroutine
+def _finish(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, None, None]:
+    try:
+        yield awaited  # the task waits on what coro was waiting on, then resumes coro
+    except BaseException:
+        coro.close()
+        raise
+    yield from coro  # type: ignore[misc]
 
 
 class Viewer:
-    __slots__ = ("sent", "pending", "pending_seq", "wake")
+    """One stream: written to at once when it can take it, else holding the newest position."""
 
-    def __init__(self) -> None:
+    __slots__ = ("send", "flow", "sent", "pending", "pending_seq", "busy", "stuck_since", "open")
+
+    def __init__(self, send: Send, flow: Flow | None = None) -> None:
+        self.send = send
+        self.flow = flow or Flow()
+        self.flow.on_resume = self.flush
         self.sent = -1
-        self.pending: bytes | None = None
+        self.pending: Message | None = None
         self.pending_seq = -1
-        self.wake = asyncio.Event()
+        self.busy: asyncio.Future[None] | None = None
+        self.stuck_since: float | None = None
+        self.open = False  # positions wait until the opening has been sent
 
-    def offer(self, seq: int, chunk: bytes) -> None:
+    def offer(self, seq: int, message: Message) -> None:
         if seq > self.sent and seq > self.pending_seq:
-            self.pending, self.pending_seq = chunk, seq
-            self.wake.set()
+            self.pending, self.pending_seq = message, seq
+            self.flush()
 
     def ping(self) -> None:
         if self.pending is None:
             self.pending = KEEPALIVE
-            self.wake.set()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the pending message if the client can take it now."""
+        message = self.pending
+        if message is None or not self.open:
+            return
+        if message is not KEEPALIVE and self.pending_seq <= self.sent:
+            self.pending = None  # older than the opening it was sent
+            return
+        if self.busy is not None or self.flow.paused:
+            self._still_stuck()
+            return
+        self.pending, self.stuck_since = None, None
+        self.sent = max(self.sent, self.pending_seq)
+        try:
+            self.busy = start(self.send(message))  # type: ignore[arg-type]
+        except Exception:  # the connection is gone; its disconnect will remove the viewer
+            self.drop()
+            return
+        if self.busy is not None:
+            self.stuck_since = asyncio.get_running_loop().time()
+            self.busy.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Future[None]) -> None:
+        self.busy, self.stuck_since = None, None
+        if not task.cancelled() and task.exception() is None:
+            self.flush()
+
+    def _still_stuck(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.stuck_since is None:
+            self.stuck_since = now
+        elif now - self.stuck_since > settings.SNAKE_STUCK_VIEWER_SECONDS:
+            log.info("dropped a viewer that took no write for %.1f s", now - self.stuck_since)
+            self.drop()
+
+    def drop(self) -> None:
+        """Close the stream; the client reconnects and starts from the current state."""
+        self.open, self.pending = False, None
+        if self.busy is not None:
+            self.busy.cancel()
+        self.flow.abort()
 
 
 class Room:
@@ -55,6 +141,14 @@ class Room:
         self.task = loop.create_task(self._run())
         self.ticker = loop.call_later(events.KEEPALIVE_SECONDS, self._keepalive)
 
+    async def open(self, viewer: Viewer) -> None:
+        """Send a viewer that has joined the opening and current state, then what is newer."""
+        position = await self.read()
+        viewer.sent = max(viewer.sent, position.seq)
+        await viewer.send(body(events.opening(position).encode()))
+        viewer.open = True
+        viewer.flush()
+
     def read(self) -> Awaitable[board.Position]:
         """Read the board for a viewer that has joined; viewers joining together share a read.
 
@@ -71,7 +165,7 @@ class Room:
         return await read_position(self.slug)
 
     def _keepalive(self) -> None:
-        for viewer in self.viewers:
+        for viewer in tuple(self.viewers):
             viewer.ping()
         self.ticker = asyncio.get_running_loop().call_later(
             events.KEEPALIVE_SECONDS, self._keepalive
@@ -95,22 +189,32 @@ class Room:
             if overflow:
                 # django-eventstream dropped events past its MAX_PENDING queue, maybe the
                 # last one: the database holds it, since events are sent after commit.
-                position = await read_position(self.slug)
+                position = await self._reread()
                 if position.seq > seq:
                     seq, fragment = position.seq, events.render_logo(position)
             if seq > self.seq:
                 self.seq = seq
-                await self._fan_out(seq, events.encode(fragment).encode())
+                await self._fan_out(seq, body(events.encode(fragment).encode()))
 
-    async def _fan_out(self, seq: int, chunk: bytes) -> None:
+    async def _reread(self) -> board.Position:
+        # A failing read must not end the room: its viewers would never get another move.
+        for delay in (0.1, 0.5, 1, 2, 5):
+            try:
+                return await read_position(self.slug)
+            except Exception:
+                log.warning("reading board %s failed; retrying", self.slug, exc_info=True)
+                await asyncio.sleep(delay)
+        return await read_position(self.slug)
+
+    async def _fan_out(self, seq: int, message: Message) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        for viewer in self.viewers:
-            viewer.offer(seq, chunk)
-        # The woken viewers run before we do again (the loop is FIFO): then rest as long as
-        # their writes took, at most PACE_MAX. Moves arriving meanwhile are coalesced into the
-        # next fan-out, so a burst cannot keep the loop busy writing stale positions while
-        # the moves themselves wait. A lone move is never delayed.
+        for viewer in tuple(self.viewers):
+            viewer.offer(seq, message)
+        # Then rest as long as the writes took, at most PACE_MAX (the writes that had to wait
+        # run meanwhile). Moves arriving meanwhile are coalesced into the next fan-out, so a
+        # burst cannot keep the loop busy writing stale positions while the moves themselves
+        # wait. A lone move is never delayed.
         await asyncio.sleep(0)
         await asyncio.sleep(min(loop.time() - started, PACE_MAX))
 
@@ -124,16 +228,20 @@ _rooms: dict[str, Room] = {}
 read_position = sync_to_async(events.read_position, thread_sensitive=False)
 
 
-def join(slug: str) -> tuple[Room, Viewer]:
+def join(slug: str, send: Send, flow: Flow | None = None) -> tuple[Room, Viewer]:
+    """Add a viewer to the board's room; positions wait for it until `Room.open`."""
     room = _rooms.get(slug)
     if room is None:
         room = _rooms[slug] = Room(slug)
-    viewer = Viewer()
+    viewer = Viewer(send, flow)
     room.viewers.add(viewer)
     return room, viewer
 
 
 def leave(slug: str, viewer: Viewer) -> None:
+    viewer.open = False
+    if viewer.busy is not None:
+        viewer.busy.cancel()
     room = _rooms.get(slug)
     if room is not None:
         room.viewers.discard(viewer)
@@ -148,21 +256,14 @@ def viewer_count() -> int:
 
 async def stream(slug: str) -> AsyncIterator[bytes]:
     """Yield the stream's bytes: the opening and current position, then newer ones only."""
+    # A one-slot queue is the send: while the reader has not taken a message, the viewer
+    # holds the newest, as it would on a full socket.
+    queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
     # Join before reading the state, so that no move can fall between the two.
-    room, viewer = join(slug)
+    room, viewer = join(slug, queue.put)
     try:
-        position = await room.read()
-        viewer.sent = position.seq
-        yield events.opening(position).encode()
+        await room.open(viewer)
         while True:
-            await viewer.wake.wait()
-            viewer.wake.clear()
-            chunk, seq = viewer.pending, viewer.pending_seq
-            viewer.pending = None
-            if chunk is KEEPALIVE:
-                yield chunk
-            elif chunk is not None and seq > viewer.sent:
-                viewer.sent = seq
-                yield chunk
+            yield (await queue.get())["body"]
     finally:
         leave(slug, viewer)

@@ -208,3 +208,6 @@ SNAKE_STEP = env_int("SNAKE_STEP", 5)
 SNAKE_MOVES_PER_SECOND = env_int("SNAKE_MOVES_PER_SECOND", 20)
 SNAKE_MOVES_BURST = env_int("SNAKE_MOVES_BURST", 40)
 SNAKE_MAX_STREAMS_PER_IP = env_int("SNAKE_MAX_STREAMS_PER_IP", 100)
+# A viewer that takes no write for this long is dropped (it reconnects from the current state):
+# a client that stops reading must not hold server memory or a connection forever.
+SNAKE_STUCK_VIEWER_SECONDS = env_int("SNAKE_STUCK_VIEWER_SECONDS", 30)

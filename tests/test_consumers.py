@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -46,3 +47,22 @@ def test_viewers_cost_no_thread_each(server, slug) -> None:
     finally:
         for viewer in viewers:
             viewer.close()
+
+
+def test_a_viewer_that_stops_reading_holds_up_no_one(server, player, slug) -> None:
+    # A client that sends the request and then never reads a byte, with a small window.
+    silent = socket.socket()
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    silent.connect(("127.0.0.1", server.port))
+    silent.sendall(f"GET /b/{slug}/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    viewer = SSEClient(server.url, f"/b/{slug}/events/")
+    try:
+        for n in range(300):
+            assert player.move(slug, "da"[n % 2]).status_code == 200
+        seen = viewer.wait_seq(300)
+        assert seen["seq"] == 300 == player.state(slug)["seq"]
+        seqs = [p["seq"] for p in viewer.positions()]
+        assert seqs == sorted(set(seqs))
+    finally:
+        viewer.close()
+        silent.close()

@@ -1,26 +1,73 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
+import time
 
 import pytest
 from django_eventstream.views import MAX_PENDING, get_listener_manager
 
-from snake import board, events, fanout, hub
+from snake import board, events, fanout, flow, hub
+from snake.models import Board
 
 
-def collect(slug: str, feed, count: int) -> list[str]:
-    """Run the stream generator, call feed() once it is subscribed, return `count` chunks."""
+def collect(slug: str, feed, until=None) -> list[str]:
+    """Run the stream generator, call feed() once it is subscribed, return the opening and the
+    chunks after it up to the first that satisfies `until` (none without `until`)."""
 
     async def run() -> list[str]:
         stream = hub.stream(slug)
         chunks = [(await anext(stream)).decode()]
         await asyncio.to_thread(feed)
-        while len(chunks) < count:
+        while until is not None and (len(chunks) == 1 or not until(chunks[-1])):
             chunks.append((await asyncio.wait_for(anext(stream), 10)).decode())
         await stream.aclose()
         return chunks
 
     return asyncio.run(run())
+
+
+def seqs(chunks: list[str]) -> list[int]:
+    return [int(seq) for chunk in chunks for seq in re.findall(r'data-seq="(\d+)"', chunk)]
+
+
+def has_seq(seq: int):
+    return lambda chunk: f'data-seq="{seq}"' in chunk
+
+
+def test_start_runs_a_coroutine_until_it_first_waits() -> None:
+    async def run() -> list[str]:
+        steps: list[str] = []
+        gate = asyncio.Event()
+
+        async def instant() -> None:
+            steps.append("instant")
+
+        async def waits() -> None:
+            steps.append("before")
+            await gate.wait()
+            steps.append("after")
+
+        async def forever() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                steps.append("closed")
+
+        assert hub.start(instant()) is None and steps == ["instant"]
+        task = hub.start(waits())
+        assert task is not None and steps[-1] == "before"
+        gate.set()
+        await task
+        stuck = hub.start(forever())
+        assert stuck is not None
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        return steps
+
+    assert asyncio.run(run()) == ["instant", "before", "after", "closed"]
 
 
 def send(position: board.Position) -> None:
@@ -30,7 +77,7 @@ def send(position: board.Position) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_stream_opens_with_the_current_state() -> None:
     board.move("open", board.parse_direction("s"))
-    [first] = collect("open", lambda: None, 1)
+    [first] = collect("open", lambda: None)
     assert first.startswith(":" + " " * 2048)
     assert "event: stream-open\n" in first
     assert first.endswith(f"event: position\ndata: {events.render_logo(board.current('open'))}\n\n")
@@ -44,8 +91,9 @@ def test_stream_drops_stale_and_coalesces_to_the_newest() -> None:
         send(board.Position("co", 9, 9, 5))
         send(board.Position("co", 1, 1, 4))
 
-    _, newest = collect("co", feed, 2)
-    assert 'data-seq="5"' in newest
+    chunks = collect("co", feed, has_seq(5))
+    # Whatever a viewer is sent, seqs only grow and it ends on the newest.
+    assert seqs(chunks) == sorted(set(seqs(chunks))) and seqs(chunks)[-1] == 5
 
 
 @pytest.mark.django_db(transaction=True)
@@ -56,8 +104,8 @@ def test_stream_never_repeats_a_seq_it_has_sent() -> None:
         send(board.Position("rep", 0, 0, 1))
         send(board.Position("rep", 510, 150, 2))
 
-    first, second = collect("rep", feed, 2)
-    assert 'data-seq="1"' in first and 'data-seq="2"' in second
+    chunks = collect("rep", feed, has_seq(2))
+    assert seqs(chunks) == [1, 2]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -69,14 +117,14 @@ def test_stream_recovers_the_last_state_after_django_eventstream_overflow() -> N
             position, _ = board.move("over", board.parse_direction("d"))
             send(position)
 
-    _, last = collect("over", feed, 2)
-    assert f'data-seq="{MAX_PENDING + 5}"' in last
+    chunks = collect("over", feed, has_seq(MAX_PENDING + 5))
+    assert seqs(chunks) == sorted(set(seqs(chunks)))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_idle_streams_get_keep_alives(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.05)
-    _, ping = collect("idle", lambda: None, 2)
+    _, ping = collect("idle", lambda: None, lambda chunk: True)
     assert ping == "event: keep-alive\ndata:\n\n"
 
 
@@ -118,3 +166,84 @@ def test_viewers_joining_together_share_one_read(monkeypatch: pytest.MonkeyPatch
 
     asyncio.run(run())
     assert reads == ["storm", "storm"]
+
+
+class Writer(asyncio.Protocol):
+    """A client connection with uvicorn's flow control: send waits while the buffer is full."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.most_buffered = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    async def send(self, message: dict) -> None:
+        await self.writable.wait()
+        self.transport.write(message["body"])
+        self.most_buffered = max(self.most_buffered, self.transport.get_write_buffer_size())
+
+
+def small_socket(option: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, option, 4096)
+    return sock
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(settings) -> None:
+    settings.SNAKE_STUCK_VIEWER_SECONDS = 0.3
+
+    async def run() -> tuple[list[str], int, Writer, bool]:
+        loop = asyncio.get_running_loop()
+        # A real TCP connection whose far end is never even accepted, both buffers kept small.
+        listening = small_socket(socket.SO_RCVBUF)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        client = small_socket(socket.SO_SNDBUF)
+        client.connect(listening.getsockname())
+        transport, writer = await loop.create_connection(Writer, sock=client)
+        transport.set_write_buffer_limits(high=4096)
+        room, stuck = hub.join("stuck", writer.send, flow.AsyncioFlow(transport))
+        await room.open(stuck)
+        reader = hub.stream("stuck")
+        chunks = [(await anext(reader)).decode()]
+
+        async def read() -> None:
+            async for chunk in reader:
+                chunks.append(chunk.decode())
+
+        reading = asyncio.ensure_future(read())
+
+        def feed() -> int:
+            # Keep publishing until the stuck viewer is dropped; store the last state too, for
+            # when django-eventstream's queue overflows and the room reads it back.
+            seq = 0
+            while not transport.is_closing() and seq < 50_000:
+                seq += 1
+                send(board.Position("stuck", 500 + seq % 2 * 5, 150, seq))
+                time.sleep(0.0005)
+            Board.objects.create(slug="stuck", x=500, y=150, seq=seq + 1)
+            send(board.Position("stuck", 500, 150, seq + 1))
+            return seq + 1
+
+        last = await asyncio.to_thread(feed)
+        for _ in range(100):
+            if seqs(chunks)[-1] == last:
+                break
+            await asyncio.sleep(0.1)
+        reading.cancel()
+        listening.close()
+        return chunks, last, writer, transport.is_closing()
+
+    chunks, last, writer, dropped = asyncio.run(run())
+    assert seqs(chunks)[-1] == last  # the other viewer got every move up to the last
+    assert 0 < writer.most_buffered <= 4096 + 1024  # the high-water mark and one event at most
+    assert dropped
