@@ -743,8 +743,10 @@ def check_move(
         answer = transport(request, limits)
     after = snapshot()
     check_answer(answer, request.asked_json())
-    if request.asked_json() and (board.ALLOWED.encode() in answer.body or answer.status == 429):
-        # The move view's own refusals answer JSON when JSON was asked for (the contract).
+    ours = board.ALLOWED.encode() in answer.body or answer.status in (413, 429)
+    if request.asked_json() and ours:
+        # A move's own refusals (bad direction, body cap, rate limit) answer JSON when JSON
+        # was asked for (the contract).
         assert answer.content_type.startswith("application/json"), answer
         assert json.loads(answer.body)["error"]
     if not (is_accepted(answer.status) and resolved is not None and request.method == "POST"):
