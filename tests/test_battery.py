@@ -753,7 +753,12 @@ def check_move(
         event("move rejected")
         check_state(before, after, sent)
         return
-    # Accepted: only this board may have changed, by one legal step of the direction sent.
+    # Accepted: CSRF held (a token was sent, from this origin or none named)...
+    assert request.csrf in ("header", "field"), "a move without a valid CSRF token was accepted"
+    origin = request.headers.get("Origin")
+    same = f"http://{request.headers.get('Host', 'testserver')}"
+    assert origin in (None, same, *django_settings.CSRF_TRUSTED_ORIGINS), "cross-origin move"
+    # ...and only this board may have changed, by one legal step of the direction sent.
     end = board.current(resolved)
     others = {slug: row for slug, row in after.items() if slug != resolved}
     assert others == {slug: row for slug, row in before.items() if slug != resolved}
