@@ -75,7 +75,18 @@ BATTERY = hsettings(
 # Limits the other engineers are adding (rate limit → 429, streams per IP → 429): off, so that
 # valid moves are applied; a separate test turns them low. 0 = off.
 LIMITS_OFF = {"SNAKE_MOVES_PER_SECOND": 0, "SNAKE_MOVES_BURST": 0, "SNAKE_MAX_STREAMS_PER_IP": 0}
-LIMITS_LOW = {"SNAKE_MOVES_PER_SECOND": 1, "SNAKE_MOVES_BURST": 1, "SNAKE_MAX_STREAMS_PER_IP": 1}
+LIMITS_LOW = {
+    "SNAKE_MOVES_PER_SECOND": 1,
+    "SNAKE_MOVES_BURST": 1,
+    "SNAKE_MAX_STREAMS_PER_IP": 1,
+    # The move buckets live in the cache: in one of our own, which no other test reads.
+    "CACHES": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "test-battery",
+        }
+    },
+}
 
 # ---------------------------------------------------------------------------------------------
 # Strategies
