@@ -3,8 +3,9 @@
 # it needs Debian's pushpin and redis-server (.ci/run installs them as root).
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The ASGI server for `make run`: daphne (default) or uvicorn (faster fan-out, see README).
-SERVER ?= daphne
+# The ASGI server for `make run`: uvicorn (default: 2-15x faster fan-out in `make bench`, see
+# README) or daphne (channels' own server; the live and browser tests run against both).
+SERVER ?= uvicorn
 # daphne's listen queue is Twisted's 50 by default: a crowd of viewers connecting at once
 # overflowed it and waited a 1 s SYN retry (connect p99 1.9 s at 1,000 viewers; 0.56 s with this).
 BACKLOG ?= 4096
@@ -43,8 +44,8 @@ cluster: $(STAMP)
 	HOST='$(HOST)' PORT='$(PORT)' WORKERS='$(WORKERS)' DATABASE_URL='$(DATABASE_URL)' \
 	  POSTGRES='$(POSTGRES)' $(BIN)/python -m deploy.cluster
 
-# Side by side for each N: the embedded daphne, the Pushpin cluster and bench/floor.py, each
-# fresh; then the burst mode. Table on stdout, JSON under var/bench/ (see bench/run.py).
+# Side by side for each N: `make run` on uvicorn and on daphne, the Pushpin cluster, the 2018
+# tutorial's design and bench/floor.py, each fresh; then the burst mode. Table on stdout, JSON under var/bench/ (see bench/run.py).
 BENCH_VIEWERS ?= 100,1000,3000,10000
 BENCH_MOVES ?= 30
 bench: $(STAMP)

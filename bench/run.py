@@ -1,8 +1,8 @@
-"""Side-by-side fan-out benchmark: embedded daphne, Pushpin cluster, floor and tutorial.
+"""Side-by-side fan-out benchmark: `make run` (uvicorn, daphne), Pushpin cluster, floor, tutorial.
 
     make bench                                   # N = 100, 1000, 3000, 10000; 30 moves; burst
     BENCH_VIEWERS=100,1000 BENCH_MOVES=30 make bench
-    .venv/bin/python -m bench.run [--viewers 100,1000] [--moves 30] [--kinds floor,embedded]
+    .venv/bin/python -m bench.run [--viewers 100,1000] [--moves 30] [--kinds floor,uvicorn]
     .venv/bin/python -m bench.run --burst [--burst-viewers 1000] [--clients 8] [--seconds 5]
 
 For every N, each configuration is started fresh (bench/servers.py), loaded with bench.fanout's

@@ -1,6 +1,7 @@
 """The servers bench/run.py compares, each started fresh and stopped on exit.
 
-    embedded  one daphne as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
+    uvicorn   one uvicorn as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
+    daphne    the same with daphne (`SERVER=daphne make run`)
     cluster   `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
     floor     bench/floor.py, snake's contract on bare asyncio
     tutorial  bench/tutorial.py on daphne: the original tutorial's design (a Channels consumer per
@@ -32,17 +33,17 @@ from bench.fanout import free_port, start_floor
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-KINDS = ("embedded", "uvicorn", "cluster", "floor", "tutorial")
-BURST_KINDS = ("embedded", "uvicorn", "cluster", "floor")  # bench.run --burst's default
-# `make run` (daphne) and `SERVER=uvicorn make run`: the same app, another ASGI server.
+KINDS = ("uvicorn", "daphne", "cluster", "floor", "tutorial")
+BURST_KINDS = ("uvicorn", "daphne", "cluster", "floor")  # bench.run --burst's default
+# `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another ASGI server.
 SERVER_ARGV = {
-    "embedded": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
+    "daphne": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
     "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
                 "--lifespan", "off", "--backlog", "4096",
                 "--timeout-graceful-shutdown", "2"],
 }  # fmt: skip
 # The tutorial's daphne: pings only after 10 idle minutes (the C viewers never answer one).
-TUTORIAL_ARGV = [*SERVER_ARGV["embedded"], "--ping-interval", "600", "--ping-timeout", "600"]
+TUTORIAL_ARGV = [*SERVER_ARGV["daphne"], "--ping-interval", "600", "--ping-timeout", "600"]
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 
 
@@ -123,8 +124,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def embedded(tag: str, kind: str = "embedded") -> Iterator[Target]:
-    """`make run`: migrate, then one daphne (or uvicorn) process on a free port."""
+def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
+    """`make run`: migrate, then one uvicorn (or daphne) process on a free port."""
     from deploy.cluster import NO_LIMITS  # the one name it needs from deploy
 
     var = fresh_dir(f"{kind}-{tag}")
@@ -205,8 +206,8 @@ def tutorial(tag: str) -> Iterator[Target]:
 
 
 STARTERS = {
-    "embedded": embedded,
-    "uvicorn": functools.partial(embedded, kind="uvicorn"),
+    "uvicorn": embedded,
+    "daphne": functools.partial(embedded, kind="daphne"),
     "cluster": cluster,
     "floor": floor,
     "tutorial": tutorial,
