@@ -1,8 +1,8 @@
 """Soak: one `make run` server for SOAK_SECONDS under steady moves and churning viewers.
 
-    make soak                                    # daphne, 600 s, 200 viewers
-    SERVER=uvicorn SOAK_SECONDS=120 make soak
-    .venv/bin/python -m bench.soak [--server uvicorn] [--seconds 600] [--viewers 200]
+    make soak                                    # uvicorn (as make run), 600 s, 200 viewers
+    SERVER=daphne SOAK_SECONDS=120 make soak
+    .venv/bin/python -m bench.soak [--server daphne] [--seconds 600] [--viewers 200]
         [--movers 2] [--rate 2] [--json out.json]
 
 The server is started as bench/servers.py starts `make run`'s (own SQLite under var/bench/),
@@ -385,7 +385,7 @@ def report(s: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--server", choices=("daphne", "uvicorn"),
-                        default=os.environ.get("SERVER", "daphne"))  # fmt: skip
+                        default=os.environ.get("SERVER", "uvicorn"))  # fmt: skip
     parser.add_argument("--seconds", type=float,
                         default=float(os.environ.get("SOAK_SECONDS", 600)))  # fmt: skip
     parser.add_argument("--viewers", type=int, default=200)
@@ -396,13 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.interval is None:
         args.interval = min(5.0, args.seconds / 20)
-    if why := servers.unavailable("embedded"):
+    if why := servers.unavailable(args.server):
         print(f"soak: cannot run: {why}", file=sys.stderr)
         return 2
 
     # The per-client limits would refuse a soak that is one client playing many.
     os.environ.update(SNAKE_MOVES_PER_SECOND="0", SNAKE_MAX_STREAMS_PER_IP="0")
-    kind = "embedded" if args.server == "daphne" else "uvicorn"
+    kind = args.server  # bench/servers.py names `make run`'s configurations by their server
     tag = f"soak-{os.getpid()}"
     with servers.embedded(tag, kind) as target:
         summary = asyncio.run(Soak(args, target.url, target.pids[0]).run())

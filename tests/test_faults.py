@@ -327,7 +327,8 @@ def test_each_redis_outage_is_logged_once_per_worker_and_moves_never_fail(cluste
 def test_soak_runs_and_passes_its_own_checks_briefly(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--seconds", "15", "--viewers", "40",
+        [sys.executable, "-m", "bench.soak", "--server", "uvicorn", "--seconds", "15",
+         "--viewers", "40",
          "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
