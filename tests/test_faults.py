@@ -328,8 +328,7 @@ def test_soak_runs_and_passes_its_own_checks_briefly(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--server", "uvicorn", "--seconds", "15",
-         "--viewers", "40",
-         "--json", str(out)],
+         "--viewers", "40", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
