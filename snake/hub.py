@@ -11,118 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django_eventstream.views import Listener, get_listener_manager
 
 from snake import board, events
 from snake.flow import Flow
+from snake.tally import Tally
+from snake.viewer import Message, Send, Viewer, body
 
-Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
 PACE_MAX = 0.05  # seconds a board rests after a fan-out at most
-log = logging.getLogger(__name__)
-
-
-def body(chunk: bytes) -> Message:
-    return {"type": "http.response.body", "body": chunk, "more_body": True}
-
-
-KEEPALIVE = body(events.KEEPALIVE.encode())
-
-
-def start(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
-    """Run `coro` until it first waits; return a task that finishes it, or None if it is done."""
-    # Python 3.12's eager tasks, for 3.11: most writes finish at once, and a task per viewer
-    # per event is what made the fan-out slow.
-    try:
-        awaited = coro.send(None)
-    except StopIteration:
-        return None
-    return asyncio.ensure_future(_finish(coro, awaited))
-
-
-@types.coroutine
-def _finish(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, None, None]:
-    try:
-        yield awaited  # the task waits on what coro was waiting on, then resumes coro
-    except BaseException:
-        coro.close()
-        raise
-    yield from coro  # type: ignore[misc]
-
-
-class Viewer:
-    """One stream: written to at once when it can take it, else holding the newest position."""
-
-    __slots__ = ("send", "flow", "sent", "pending", "pending_seq", "busy", "stuck_since", "open")
-
-    def __init__(self, send: Send, flow: Flow | None = None) -> None:
-        self.send = send
-        self.flow = flow or Flow()
-        self.flow.on_resume = self.flush
-        self.sent = -1
-        self.pending: Message | None = None
-        self.pending_seq = -1
-        self.busy: asyncio.Future[None] | None = None
-        self.stuck_since: float | None = None
-        self.open = False  # positions wait until the opening has been sent
-
-    def offer(self, seq: int, message: Message) -> None:
-        if seq > self.sent and seq > self.pending_seq:
-            self.pending, self.pending_seq = message, seq
-            self.flush()
-
-    def ping(self) -> None:
-        if self.pending is None:
-            self.pending = KEEPALIVE
-        self.flush()
-
-    def flush(self) -> None:
-        """Write the pending message if the client can take it now."""
-        message = self.pending
-        if message is None or not self.open:
-            return
-        if message is not KEEPALIVE and self.pending_seq <= self.sent:
-            self.pending = None  # older than the opening it was sent
-            return
-        if self.busy is not None or self.flow.paused:
-            self._still_stuck()
-            return
-        self.pending, self.stuck_since = None, None
-        self.sent = max(self.sent, self.pending_seq)
-        try:
-            self.busy = start(self.send(message))  # type: ignore[arg-type]
-        except Exception:  # the connection is gone; its disconnect will remove the viewer
-            self.drop()
-            return
-        if self.busy is not None:
-            self.stuck_since = asyncio.get_running_loop().time()
-            self.busy.add_done_callback(self._written)
-
-    def _written(self, task: asyncio.Future[None]) -> None:
-        self.busy, self.stuck_since = None, None
-        if not task.cancelled() and task.exception() is None:
-            self.flush()
-
-    def _still_stuck(self) -> None:
-        now = asyncio.get_running_loop().time()
-        if self.stuck_since is None:
-            self.stuck_since = now
-        elif now - self.stuck_since > settings.SNAKE_STUCK_VIEWER_SECONDS:
-            log.info("dropped a viewer that took no write for %.1f s", now - self.stuck_since)
-            self.drop()
-
-    def drop(self) -> None:
-        """Close the stream; the client reconnects and starts from the current state."""
-        self.open, self.pending = False, None
-        if self.busy is not None:
-            self.busy.cancel()
-        self.flow.abort()
+logger = logging.getLogger(__name__)
 
 
 class Room:
@@ -202,7 +102,7 @@ class Room:
             try:
                 return await read_position(self.slug)
             except Exception:
-                log.warning("reading board %s failed; retrying", self.slug, exc_info=True)
+                logger.warning("reading board %s failed; retrying", self.slug, exc_info=True)
                 await asyncio.sleep(delay)
         return await read_position(self.slug)
 
@@ -234,7 +134,10 @@ def join(slug: str, send: Send, flow: Flow | None = None) -> tuple[Room, Viewer]
     if room is None:
         room = _rooms[slug] = Room(slug)
     viewer = Viewer(send, flow)
+    viewer.on_drop = lambda: tally.count(dropped=1)
     room.viewers.add(viewer)
+    tally.count(opened=1)
+    logger.debug("stream opened on board %s (%d here)", slug, len(room.viewers))
     return room, viewer
 
 
@@ -243,8 +146,10 @@ def leave(slug: str, viewer: Viewer) -> None:
     if viewer.busy is not None:
         viewer.busy.cancel()
     room = _rooms.get(slug)
-    if room is not None:
+    if room is not None and viewer in room.viewers:
         room.viewers.discard(viewer)
+        tally.count(closed=1)
+        logger.debug("stream closed on board %s (%d left)", slug, len(room.viewers))
         if not room.viewers:
             room.close()
             del _rooms[slug]
@@ -252,6 +157,9 @@ def leave(slug: str, viewer: Viewer) -> None:
 
 def viewer_count() -> int:
     return sum(len(room.viewers) for room in _rooms.values())
+
+
+tally = Tally(viewer_count)
 
 
 async def stream(slug: str) -> AsyncIterator[bytes]:
