@@ -18,6 +18,7 @@ from django.urls import re_path
 
 from snake import board, hub, security, streamcap
 from snake.flow import flow_for
+from snake.viewer import Viewer
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -31,13 +32,13 @@ def _host_allowed(scope: Scope) -> bool:
 
 class EventsConsumer(AsyncHttpConsumer):
     slot: streamcap.Slot | None = None
-    viewer: hub.Viewer | None = None
+    viewer: Viewer | None = None
 
     async def http_request(self, message: dict) -> None:
         if self.scope["method"] != "GET":
-            await self.send_response(405, b"Method Not Allowed\n", headers=[(b"Allow", b"GET")])
+            await self._refuse(405, b"Method Not Allowed\n", [(b"Allow", b"GET")])
         elif not _host_allowed(self.scope):
-            await self.send_response(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
+            await self._refuse(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
         elif (slot := streamcap.acquire(self.scope, owner=self)) is None:
             body, headers = streamcap.refusal()
             await self.send_response(429, body, headers=headers)
@@ -45,6 +46,12 @@ class EventsConsumer(AsyncHttpConsumer):
             self.slot = slot
             await self.send_headers(status=200, headers=security.stream_headers())
             await self._watch(self.scope["url_route"]["kwargs"]["slug"])
+
+    async def _refuse(
+        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), *(headers or [])]
+        await self.send_response(status, body, headers=[*headers, *security.security_headers()])
 
     async def _watch(self, slug: str) -> None:
         # The room writes to the server's own send: no task of ours per viewer. This handler

@@ -33,8 +33,12 @@ def test_the_stream_carries_the_same_security_headers_as_pages(server, slug) -> 
 
 def test_other_methods_and_unknown_hosts_are_refused(server, slug) -> None:
     url = f"{server.url}/b/{slug}/events/"
-    assert httpx.post(url).status_code == 405
-    assert httpx.get(url, headers={"Host": "evil.example"}).status_code == 400
+    wrong_method = httpx.post(url)
+    wrong_host = httpx.get(url, headers={"Host": "evil.example"})
+    assert (wrong_method.status_code, wrong_host.status_code) == (405, 400)
+    for refused in (wrong_method, wrong_host):
+        assert "default-src 'self'" in refused.headers["Content-Security-Policy"]
+        assert refused.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_viewers_cost_no_thread_each(server, slug) -> None:
