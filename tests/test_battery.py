@@ -45,7 +45,7 @@ from django.test import Client, override_settings
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, RequestFactory, encode_multipart
 from django.urls import Resolver404, resolve
 from django.utils.http import parse_header_parameters
-from hypothesis import HealthCheck, Phase, assume, event, example, given
+from hypothesis import Phase, assume, event, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -63,9 +63,6 @@ BATTERY = hsettings(
     database=None,
     # Timings on a shared 2-core box are noise: a slow example is not a failure.
     deadline=None,
-    # Bodies up to 3 MiB are built from a drawn size and fill (cheap to draw) but take a few
-    # ms each to parse; Hypothesis would call that "too slow" though it is what we test.
-    suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
     # No explain phase: on a failure it re-ran this battery's examples for over 30 s; the
     # shrunk example and its traceback are the report.
