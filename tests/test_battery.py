@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest import mock
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
@@ -481,19 +481,17 @@ CSRF_MODES = st.sampled_from(
 )
 
 
-def charset_crashes_django(content_type: str) -> bool:
-    """Whether the body's charset is a codec that cannot decode bytes ("rot13", "hex", "idna").
+def wsgi_only_crash(request: Request) -> bool:
+    """Whether Django's WSGIRequest would raise on this request before any middleware runs.
 
-    Two known crashes, left out of the battery until fixed (it must stay green in CI):
-    - multipart/form-data: Django's MultiPartParser decodes the fields with it and raises
-      (LookupError, UnicodeError): a 500 in production too, reproduced by
-      test_a_multipart_body_in_a_charset_that_cannot_decode_is_not_a_500 below;
-    - any type, with a query string: Django's WSGIRequest decodes the raw query string with
-      it and raises before any middleware. Production is ASGI, where the query string
-      arrives as text and the same request is answered: only the test client's WSGI path
-      fails.
+    A body whose charset is a codec that cannot decode text ("rot13", "hex", "idna") makes
+    WSGIRequest decode the raw query string with it, which raises (LookupError, UnicodeError).
+    Production is ASGI, where the query string arrives as text and snake.charset answers 400:
+    only the test client's WSGI path fails, so such requests are not sent through it.
     """
-    charset = parse_header_parameters(content_type)[1].get("charset")
+    if not (request.body.data and urlsplit(request.path).query):
+        return False
+    charset = parse_header_parameters(request.body.content_type)[1].get("charset")
     if charset is None:
         return False
     try:
@@ -509,7 +507,7 @@ def charset_crashes_django(content_type: str) -> bool:
 
 def send(request: Request, limits: dict[str, int]) -> Answer:
     """Send one request through a fresh strict-CSRF test client."""
-    assume(not (request.body.data and charset_crashes_django(request.body.content_type)))
+    assume(not wsgi_only_crash(request))
     trusted = ["127.0.0.1", "::1"] if request.trusted_proxies else []
     with override_settings(**limits, SNAKE_TRUSTED_PROXIES=trusted):
         client = Client(enforce_csrf_checks=True)
@@ -538,11 +536,6 @@ CSRF_SECRET = "battery0" * 4  # a cookie a browser could hold: 32 of Django's to
 def send_asgi(request: Request, limits: dict[str, int]) -> Answer:
     """Send one request through snake.asgi.application, as daphne does, reading the whole
     answer (for anything but a stream, which test_events_asgi_battery reads)."""
-    assume(not (request.body.data and charset_crashes_django(request.body.content_type)))
-    return _send_asgi(request, limits)
-
-
-def _send_asgi(request: Request, limits: dict[str, int]) -> Answer:
     headers = dict(request.headers)
     if request.csrf != "none":
         headers["Cookie"] = f"csrftoken={CSRF_SECRET}"
@@ -1006,24 +999,18 @@ def test_events_asgi_battery(
 
 
 # ---------------------------------------------------------------------------------------------
-# Bugs the battery found that are not fixed yet: each a minimal reproduction, strict, so that
-# the fix turns it red until its exclusion above (charset_crashes_django) is removed.
+# Bugs the battery found, each kept as its minimal reproduction
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Django's MultiPartParser raises on a charset that decodes no bytes: a 500 (#5)",
-)
 @pytest.mark.parametrize("charset", ["rot13", "idna"])
-def test_a_multipart_body_in_a_charset_that_cannot_decode_is_not_a_500(charset: str) -> None:
-    # Through the ASGI application, as daphne serves it: a fix in Django's middleware or in
-    # front of it (like snake.bodylimit) turns this test red until the exclusion goes.
+def test_a_multipart_body_in_a_charset_that_cannot_decode_is_a_400_not_a_500(charset: str) -> None:
+    # Django's multipart parser raised while the CSRF check read the form (fixed by
+    # snake.charset); through the ASGI application, as daphne serves it.
     body = Body(
         "multipart",
         encode_multipart(BOUNDARY, {"direction": "d"}),
         f"{MULTIPART_CONTENT}; charset={charset}",
     )
-    answer = _send_asgi(Request("POST", "/b/mp/move", body, {}, "header"), LIMITS_OFF)
+    answer = send_asgi(Request("POST", "/b/mp/move", body, {}, "header"), LIMITS_OFF)
     assert answer.status == 400, answer.status
     assert not Board.objects.exists()
