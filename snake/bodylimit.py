@@ -42,7 +42,7 @@ def _is_move(scope: Scope) -> bool:
 
 async def _too_large(scope: Scope, send: Callable) -> None:
     error = f"a move's body is at most {MAX_MOVE_BODY} bytes"
-    # The same rule as views._wants_json: JSON only when asked for by name.
+    # The same rule as errors.wants_json: JSON only when asked for by name.
     accept = b",".join(v for n, v in scope["headers"] if n == b"accept")
     if b"application/json" in accept:
         body, kind = json.dumps({"error": error}).encode(), b"application/json"

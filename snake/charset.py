@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
+from snake.errors import wants_json
+
 
 def decodes_text(charset: str) -> bool:
     try:
@@ -25,8 +27,7 @@ class BodyCharsetMiddleware(MiddlewareMixin):
         # request.encoding is set only from a charset Python knows as a codec.
         if request.encoding and request.method == "POST" and not decodes_text(request.encoding):
             error = f"the body's charset {request.encoding!r} cannot decode text; send UTF-8"
-            # The views' rule: JSON only when asked for by name.
-            if "application/json" in request.headers.get("Accept", ""):
+            if wants_json(request):
                 return JsonResponse({"error": error}, status=400)
             return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
         return None

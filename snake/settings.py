@@ -56,6 +56,8 @@ ALLOWED_HOSTS = env_list(
 )
 # Only origins other than the site's own need listing (e.g. https://www.example.com).
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A script that asked for JSON gets a JSON 403 that says how to pass the check.
+CSRF_FAILURE_VIEW = "snake.errors.csrf_failure"
 # Behind a proxy that terminates TLS, Django sees plain HTTP: the SSL redirect would loop and
 # every move would fail the CSRF origin check. Naming the header the proxy sets (e.g.
 # X-Forwarded-Proto) makes Django believe it, so only set it when clients cannot reach the

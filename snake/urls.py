@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from django.urls import path, register_converter
-from django.views import defaults
 
-from snake import board, views
+from snake import board, errors, views
 
 
 class SlugConverter:
@@ -27,10 +26,7 @@ urlpatterns = [
     path("b/<board:slug>/events/", views.stream, name="events"),
 ]
 
-# Django's own error views, without their @requires_csrf_token: it re-runs the CSRF check, which
-# reads request.POST again; when reading it is what failed (a form body with "charset=utf8"
-# raises BadRequest), the 400 view raised too and the client got a 500.
-handler400 = defaults.bad_request.__wrapped__
-handler403 = defaults.permission_denied.__wrapped__
-handler404 = defaults.page_not_found.__wrapped__
-handler500 = defaults.server_error.__wrapped__
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

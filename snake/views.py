@@ -14,9 +14,10 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from snake import board, events, hub, ratelimit
+from snake.errors import wants_json
 
 # (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
 CONTROLS = [
@@ -29,11 +30,6 @@ CONTROLS = [
 
 class HttpResponseSeeOther(HttpResponseRedirect):
     status_code = 303
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    # Not request.accepts(): a browser's form POST accepts */* and must get its 303.
-    return "application/json" in request.headers.get("Accept", "")
 
 
 def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -> HttpResponse:
@@ -51,12 +47,12 @@ def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -
     return render(request, "snake/board.html", context, status=status)
 
 
-@require_GET
+@require_safe
 def board_page(request: HttpRequest, slug: str = board.DEFAULT_SLUG) -> HttpResponse:
     return _page(request, slug)
 
 
-@require_GET
+@require_safe
 def go(request: HttpRequest) -> HttpResponse:
     """Open the board named in the "go to board" form."""
     slug = request.GET.get("slug", "").strip().lower().replace(" ", "-")
@@ -73,7 +69,7 @@ def _slow_down(request: HttpRequest, wait: float) -> HttpResponse:
         f"Slow down: moves are limited to {settings.SNAKE_MOVES_PER_SECOND}/s per address "
         f"(bursts of {settings.SNAKE_MOVES_BURST}). Try again in {wait:.2f} s."
     )
-    if _wants_json(request):
+    if wants_json(request):
         response = JsonResponse({"error": error, "retry_after": round(wait, 3)}, status=429)
     elif request.htmx:
         # The page's status note (response-targets swaps 4xx answers into #status).
@@ -93,25 +89,25 @@ def move(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         step = board.parse_direction(request.POST.get("direction"))
     except board.InvalidDirection as exc:
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     position, changed = board.move(slug, step)
     if changed:
         events.publish(slug)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(position.as_dict())
     if request.htmx:
         return HttpResponse(status=204)
     return HttpResponseSeeOther(reverse("board", args=[slug]))
 
 
-@require_GET
+@require_safe
 def state(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse(board.current(slug).as_dict())
 
 
-@require_GET
+@require_safe
 def stream(request: HttpRequest, slug: str) -> HttpResponse:
     """Serve the board's event stream; snake.consumers serves it without a thread per viewer."""
     if events.proxied(request):

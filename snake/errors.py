@@ -1,0 +1,45 @@
+"""Error answers: JSON `{"error"}` when JSON was asked for by name, else Django's own pages.
+
+Scripts that speak JSON to the move endpoint get JSON for every refusal, not only for the ones
+the views make: a CSRF failure, an unknown board URL, a bad request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf, defaults
+
+View = Callable[..., HttpResponse]
+
+
+def wants_json(request: HttpRequest) -> bool:
+    # Not request.accepts(): a browser's form POST accepts */* and must get its page.
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _json_or(page: View, status: int, error: str) -> View:
+    def view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if wants_json(request):
+            return JsonResponse({"error": error}, status=status)
+        return page(request, *args, **kwargs)
+
+    return view
+
+
+# Django's views without their @requires_csrf_token: it re-runs the CSRF check, which reads
+# request.POST again; when reading it is what failed (a form body with "charset=utf8" raises
+# BadRequest), the 400 view raised too and the client got a 500.
+bad_request = _json_or(defaults.bad_request.__wrapped__, 400, "bad request")
+permission_denied = _json_or(defaults.permission_denied.__wrapped__, 403, "forbidden")
+page_not_found = _json_or(defaults.page_not_found.__wrapped__, 404, "not found")
+server_error = _json_or(defaults.server_error.__wrapped__, 500, "server error")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if wants_json(request):
+        error = f"CSRF check failed: {reason}. GET a page for the csrftoken cookie, then send "
+        error += "it back in the X-CSRFToken header."
+        return JsonResponse({"error": error}, status=403)
+    return csrf.csrf_failure(request, reason)
