@@ -39,7 +39,7 @@ server_error = _json_or(defaults.server_error.__wrapped__, 500, "server error")
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if wants_json(request):
-        error = f"CSRF check failed: {reason}. GET a page for the csrftoken cookie, then send "
-        error += "it back in the X-CSRFToken header."
+        error = f"CSRF check failed: {reason.rstrip('.')}. GET a page for the csrftoken "
+        error += "cookie, then send it back in the X-CSRFToken header."
         return JsonResponse({"error": error}, status=403)
     return csrf.csrf_failure(request, reason)

@@ -16,7 +16,7 @@ def test_refusals_answer_json_when_json_was_asked_for() -> None:
     assert strict.get("/b/Bad_Slug/state", **JSON).status_code == 404
     # A body Django refuses to read (BadRequest) reaches the 400 handler.
     form = "application/x-www-form-urlencoded; charset=utf8"
-    unreadable = strict.generic("POST", "/b/e/move", "direction=d", form, **JSON)
+    unreadable = Client().generic("POST", "/b/e/move", "direction=d", form, **JSON)
     assert unreadable.json() == {"error": "bad request"}
 
 
