@@ -170,8 +170,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     from redis.connection import parse_url
 
-    # Connect timeout only: a read timeout would break the idle pub/sub listener.
-    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2}
+    # Connect timeout only: a read timeout would break the idle pub/sub listener. No retries:
+    # redis-py retries a refused connect 3 times with a 1-10 s backoff, so while Redis was down
+    # every move's publish took ~4 s, holding its board's lock (the listener reconnects itself).
+    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2, "retry": None}
 
 # The move limit's buckets (snake/ratelimit.py): in Redis every worker shares them; without it,
 # in this process. Short timeouts: a hung Redis must not hold moves up (they go through).
