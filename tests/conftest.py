@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import launched
 from tests.live import Daphne, Player
 
 _slugs = itertools.count()
@@ -41,6 +42,13 @@ def slug(request: pytest.FixtureRequest) -> str:
     """A fresh board name, unique in the session."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))
     return f"t{next(_slugs)}-{name}"[:40].strip("-")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Debian's Chromium, one per test module (each test opens its own contexts)."""
+    with launched() as chromium:
+        yield chromium
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import signal
 import socket
@@ -24,19 +23,15 @@ from pathlib import Path
 import pytest
 
 from tests import test_browser
+from tests.browser import needs_chromium
 from tests.live import ROOT, Daphne, Player
 from tests.sse import SSEClient
 
-needs_chromium = pytest.mark.skipif(
-    not os.path.exists(test_browser.CHROMIUM),
-    reason=f"SKIPPED BROWSER TESTS: no {test_browser.CHROMIUM} (apt-get install chromium)",
-)
 missing = [name for name in ("redis-server", "pushpin") if shutil.which(name) is None]
 needs_cluster = pytest.mark.skipif(
     bool(missing),
     reason=f"SKIPPED CLUSTER TESTS: no {' '.join(missing)} (apt-get install; .ci/run does)",
 )
-browser = test_browser.browser  # the module-scoped Chromium fixture, shared here
 logo_at = test_browser.logo_at
 # Counts the SSE extension's opens and errors in each page, from before htmx loads.
 COUNT_SSE = """

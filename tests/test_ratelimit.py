@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import shutil
 import threading
 import time
@@ -175,24 +174,6 @@ def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slu
 
 
 # The page: the note in a real Chromium.
-
-CHROMIUM = os.environ.get("SNAKE_CHROMIUM", "/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"SKIPPED BROWSER TESTS: no {CHROMIUM} (apt-get install chromium; .ci/run)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )  # fmt: skip
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from snake.security import security_headers, stream_headers
+from tests.browser import needs_chromium
 from tests.sse import SSEClient
-
-CHROMIUM = os.environ.get("SNAKE_CHROMIUM", "/usr/bin/chromium")
-needs_chromium = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"SKIPPED BROWSER TESTS: no {CHROMIUM} (apt-get install chromium; .ci/run does)",
-)
 
 HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
 POLICY = {
@@ -93,25 +85,6 @@ def test_a_real_server_sends_the_headers_with_pages_and_the_stream(server, slug)
 
 # A real Chromium shows the policy's exceptions are sufficient (a move works with no violation
 # and no console error) and needed (without each, the browser reports a violation).
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",  # CI runs as root
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
 # Playwright injects this outside the page's policy, before any of the page's scripts run.
 RECORD_VIOLATIONS = """
 window.violations = [];

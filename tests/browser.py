@@ -1,0 +1,37 @@
+"""Debian's Chromium for the browser tests: one way to launch it, skipped loudly where missing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("SNAKE_CHROMIUM", "/usr/bin/chromium")
+MISSING = f"SKIPPED BROWSER TESTS: no {CHROMIUM} (apt-get install chromium; .ci/run does)"
+ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=MISSING)
+
+
+@contextlib.contextmanager
+def launched() -> Iterator[Any]:
+    """Launch Debian's Chromium through Playwright (never a downloaded browser)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(MISSING)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
