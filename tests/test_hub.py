@@ -206,6 +206,7 @@ def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(settings) ->
                 break
             await asyncio.sleep(0.1)
         reading.cancel()
+        hub.leave("stuck", stuck)  # as its consumer would on the disconnect the drop causes
         listening.close()
         return chunks, last, writer, transport.is_closing()
 
