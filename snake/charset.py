@@ -8,10 +8,10 @@ sends such a body, so it gets a 400 that names the problem.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from snake.errors import wants_json
+from snake.errors import refusal
 
 
 def decodes_text(charset: str) -> bool:
@@ -27,7 +27,5 @@ class BodyCharsetMiddleware(MiddlewareMixin):
         # request.encoding is set only from a charset Python knows as a codec.
         if request.encoding and request.method == "POST" and not decodes_text(request.encoding):
             error = f"the body's charset {request.encoding!r} cannot decode text; send UTF-8"
-            if wants_json(request):
-                return JsonResponse({"error": error}, status=400)
-            return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
+            return refusal(request, 400, error)
         return None

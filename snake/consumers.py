@@ -40,8 +40,7 @@ class EventsConsumer(AsyncHttpConsumer):
         elif not _host_allowed(self.scope):
             await self._refuse(400, b"Bad Request: host not in ALLOWED_HOSTS\n")
         elif (slot := streamcap.acquire(self.scope, owner=self)) is None:
-            body, headers = streamcap.refusal()
-            await self.send_response(429, body, headers=headers)
+            await self._refuse(429, *streamcap.refusal())
         else:
             self.slot = slot
             await self.send_headers(status=200, headers=security.stream_headers())
@@ -50,6 +49,7 @@ class EventsConsumer(AsyncHttpConsumer):
     async def _refuse(
         self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
+        # The consumer runs outside Django's middleware: add what it would have.
         headers = [(b"Content-Type", b"text/plain; charset=utf-8"), *(headers or [])]
         await self.send_response(status, body, headers=[*headers, *security.security_headers()])
 

@@ -19,6 +19,13 @@ def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
+def refusal(request: HttpRequest, status: int, error: str) -> HttpResponse:
+    """Answer a refused request: JSON `{"error"}` when JSON was asked for, else plain text."""
+    if wants_json(request):
+        return JsonResponse({"error": error}, status=status)
+    return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
+
+
 def _json_or(page: View, status: int, error: str) -> View:
     def view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if wants_json(request):

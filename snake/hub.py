@@ -142,9 +142,7 @@ def join(slug: str, send: Send, flow: Flow | None = None) -> tuple[Room, Viewer]
 
 
 def leave(slug: str, viewer: Viewer) -> None:
-    viewer.open = False
-    if viewer.busy is not None:
-        viewer.busy.cancel()
+    viewer.close()
     room = _rooms.get(slug)
     if room is not None and viewer in room.viewers:
         room.viewers.discard(viewer)

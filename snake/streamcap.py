@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from snake import clients, security
+from snake import clients
 
 RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
 
@@ -71,14 +71,9 @@ def open_streams(address: str) -> int:
 
 
 def refusal() -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """Return the 429 body and headers for a client that has too many streams open."""
+    """Return the 429 body and its own header for a client that has too many streams open."""
     body = (
         f"Too many event streams from your address: at most "
         f"{settings.SNAKE_MAX_STREAMS_PER_IP} at once. Close some, or retry in {RETRY_AFTER} s.\n"
     ).encode()
-    headers = [
-        (b"Content-Type", b"text/plain; charset=utf-8"),
-        (b"Retry-After", str(RETRY_AFTER).encode()),
-    ]
-    # What Django's middleware would add: the consumer runs outside it.
-    return body, headers + security.security_headers()
+    return body, [(b"Retry-After", str(RETRY_AFTER).encode())]

@@ -117,9 +117,13 @@ class Viewer:
                 self.on_drop()
             self.drop()
 
-    def drop(self) -> None:
-        """Close the stream; the client reconnects and starts from the current state."""
+    def close(self) -> None:
+        """Write nothing more: forget what is pending and cancel a write still waiting."""
         self.open, self.pending = False, None
         if self.busy is not None:
             self.busy.cancel()
+
+    def drop(self) -> None:
+        """Close the stream; the client reconnects and starts from the current state."""
+        self.close()
         self.flow.abort()

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -17,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from snake import board, events, hub, ratelimit
-from snake.errors import wants_json
+from snake.errors import refusal, wants_json
 
 # (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
 CONTROLS = [
@@ -89,9 +88,7 @@ def move(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         step = board.parse_direction(request.POST.get("direction"))
     except board.InvalidDirection as exc:
-        if wants_json(request):
-            return JsonResponse({"error": str(exc)}, status=400)
-        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+        return refusal(request, 400, str(exc))
     position, changed = board.move(slug, step)
     if changed:
         events.publish(slug)
