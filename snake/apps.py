@@ -7,6 +7,8 @@ class SnakeConfig(AppConfig):
     name = "snake"
 
     def ready(self) -> None:
-        from snake import fanout
+        from snake import channel
+        from snake.stream import delivery
 
-        fanout.supervise_redis_listener()
+        channel.register()
+        delivery.supervise_redis_listener()

@@ -1,17 +1,37 @@
-"""ASGI entry point, served by daphne (`make run`)."""
+"""ASGI entry point, served by uvicorn (`make run`) or daphne."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "snake.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
+# Imported once Django is set up.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from snake.bodylimit import cap_move_bodies  # noqa: E402
-from snake.consumers import router  # noqa: E402
+from snake import board, channel  # noqa: E402
+from snake.guards.bodylimit import cap_move_bodies  # noqa: E402
+from snake.stream.routing import stream_path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": router(cap_move_bodies(django_asgi_app))})
+MOVE_PATH = re.compile(rf"/b/{board.SLUG_PATTERN}/move")
+django_app = cap_move_bodies(django_asgi_app, MOVE_PATH)
+
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter(
+            [
+                stream_path(
+                    rf"^b/(?P<slug>{board.SLUG_PATTERN})/events/$",
+                    channel.name("{slug}"),  # the channel, as a format string over the URL
+                    django_app,
+                ),
+                re_path(r"", django_app),
+            ]
+        )
+    }
+)

@@ -11,19 +11,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf, defaults
 
+from snake.guards.refusal import wants_json
+
 View = Callable[..., HttpResponse]
-
-
-def wants_json(request: HttpRequest) -> bool:
-    # Not request.accepts(): a browser's form POST accepts */* and must get its page.
-    return "application/json" in request.headers.get("Accept", "")
-
-
-def refusal(request: HttpRequest, status: int, error: str) -> HttpResponse:
-    """Answer a refused request: JSON `{"error"}` when JSON was asked for, else plain text."""
-    if wants_json(request):
-        return JsonResponse({"error": error}, status=status)
-    return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
 
 
 def _json_or(page: View, status: int, error: str) -> View:

@@ -85,12 +85,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "snake.proxies.ForwardedForMiddleware",
+    "snake.guards.proxies.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "snake.charset.BodyCharsetMiddleware",  # before anything reads the form
+    "snake.guards.charset.BodyCharsetMiddleware",  # before anything reads the form
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -148,7 +148,7 @@ LOGGING = {
 # Serve static files straight from STATICFILES_DIRS: `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# django-csp sends this with every page; snake/security.py sends the same with the event stream.
+# django-csp sends this with every page; snake/guards/security.py sends it with the event stream.
 # Each exception is needed by htmx, as a real Chromium shows (tests/test_security.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -175,7 +175,7 @@ if REDIS_URL:
     # every move's publish took ~4 s, holding its board's lock (the listener reconnects itself).
     EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2, "retry": None}
 
-# The move limit's buckets (snake/ratelimit.py): in Redis every worker shares them; without it,
+# The move limit's buckets (snake/guards/ratelimit.py): in Redis every worker shares them; else
 # in this process. Short timeouts: a hung Redis must not hold moves up (they go through).
 CACHES = {
     "default": {
@@ -209,7 +209,7 @@ SNAKE_LOGO_HEIGHT = env_int("SNAKE_LOGO_HEIGHT", 48)
 SNAKE_START_X = env_int("SNAKE_START_X", 500)
 SNAKE_START_Y = env_int("SNAKE_START_Y", 150)
 SNAKE_STEP = env_int("SNAKE_STEP", 5)
-# Abuse limits per client address; 0 turns one off (snake/ratelimit.py, snake/streamcap.py).
+# Abuse limits per client address; 0 turns one off (snake/guards/ratelimit.py, streamcap.py).
 SNAKE_MOVES_PER_SECOND = env_int("SNAKE_MOVES_PER_SECOND", 20)
 SNAKE_MOVES_BURST = env_int("SNAKE_MOVES_BURST", 40)
 SNAKE_MAX_STREAMS_PER_IP = env_int("SNAKE_MAX_STREAMS_PER_IP", 100)

@@ -15,8 +15,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from snake import board, events, hub, ratelimit
-from snake.errors import refusal, wants_json
+from snake import board, channel
+from snake.guards import ratelimit
+from snake.guards.refusal import response as refusal
+from snake.guards.refusal import wants_json
+from snake.stream import responses
 
 # (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
 CONTROLS = [
@@ -91,7 +94,7 @@ def move(request: HttpRequest, slug: str) -> HttpResponse:
         return refusal(request, 400, str(exc))
     position, changed = board.move(slug, step)
     if changed:
-        events.publish(slug)
+        channel.publish(slug)
     if wants_json(request):
         return JsonResponse(position.as_dict())
     if request.htmx:
@@ -106,7 +109,5 @@ def state(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_safe
 def stream(request: HttpRequest, slug: str) -> HttpResponse:
-    """Serve the board's event stream; snake.consumers serves it without a thread per viewer."""
-    if events.proxied(request):
-        return events.grip_hold_response(request, slug)
-    return events.stream_response(request, hub.stream(slug))
+    """Serve the board's stream to the GRIP proxy; snake.stream.routing sends the rest elsewhere."""
+    return responses.serve(request, channel.name(slug))

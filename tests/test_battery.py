@@ -11,7 +11,7 @@ Whatever a client sends — any method, slug, direction, header or body — thre
    HTML) may contain one raw. A JSON answer is valid JSON.
 
 State is compared two ways: every Board row (all columns, so published_seq too) before and
-after, and every call of snake.fanout.deliver, the one function every publish goes through,
+after, and every call of snake.stream.delivery.deliver, the one function every publish goes through,
 spied on and still delivering for real.
 
 The Django views are driven in process by Django's test Client with CSRF checks on (moves that
@@ -49,8 +49,10 @@ from hypothesis import Phase, assume, event, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from snake import board, clients, events, fanout, hub, streamcap
+from snake import board, channel
+from snake.guards import clients, streamcap
 from snake.models import Board
+from snake.stream import delivery, hub
 
 # transaction=True: moves commit for real, so their on_commit publishes run (inside the test
 # case's wrapping transaction they never would) and the stream's own threads see the rows.
@@ -387,16 +389,16 @@ def snapshot() -> dict[str, tuple[Any, ...]]:
 
 
 @contextmanager
-def deliveries() -> Iterator[list[tuple[str, str, str]]]:
-    """Record every publish (channel, event type, data), still delivering it for real."""
-    sent: list[tuple[str, str, str]] = []
-    real = fanout.deliver
+def deliveries() -> Iterator[list[tuple[str, str, int, str]]]:
+    """Record every publish (channel, event name, version, fragment), still delivering it."""
+    sent: list[tuple[str, str, int, str]] = []
+    real = delivery.deliver
 
-    def spy(channel: str, event_type: str, data: str) -> None:
-        sent.append((channel, event_type, data))
-        real(channel, event_type, data)
+    def spy(name: str, event: str, version: int, fragment: str) -> None:
+        sent.append((name, event, version, fragment))
+        real(name, event, version, fragment)
 
-    with mock.patch.object(fanout, "deliver", spy):
+    with mock.patch.object(delivery, "deliver", spy):
         yield sent
 
 
@@ -775,7 +777,9 @@ def check_move(
         check_state(before, after, sent)
     else:
         event("move applied")
-        assert sent == [(events.channel(resolved), events.EVENT_TYPE, events.render_logo(end))]
+        assert sent == [
+            (channel.name(resolved), channel.POSITION, end.seq, channel.render_logo(end))
+        ]
         assert after[resolved][3] == end.seq  # published_seq: published exactly up to here
     if answer.content_type.startswith("application/json"):
         assert json.loads(answer.body) == end.as_dict()
@@ -994,7 +998,7 @@ def test_events_asgi_battery(
         assert answer.status == 200, answer
     if answer.status == 200 and answer.content_type.startswith("text/event-stream"):
         # The first position event is the current state (the README's contract).
-        first = events.render_logo(board.current(slug))
+        first = channel.render_logo(board.current(slug))
         assert f"event: position\ndata: {first}\n\n".encode() in answer.body, answer
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from snake.charset import decodes_text
+from snake.guards.charset import decodes_text
 from snake.models import Board
 
 

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from snake import tally
+from snake.stream import tally
 
 
 def test_counts_are_logged_once_a_period_and_not_when_nothing_changed(
@@ -27,7 +27,7 @@ def test_counts_are_logged_once_a_period_and_not_when_nothing_changed(
         counts.count(closed=2)
         await asyncio.sleep(0.1)  # the last, then the reports stop with no stream open
 
-    with caplog.at_level(logging.INFO, logger="snake.tally"):
+    with caplog.at_level(logging.INFO, logger="snake.stream.tally"):
         asyncio.run(run())
     assert [r.getMessage() for r in caplog.records] == [
         "streams: 3 open; 3 opened, 0 closed (0 dropped as stuck) in 0.05 s",

@@ -18,7 +18,8 @@ from django.test import Client, override_settings
 from django_eventstream.views import Listener, get_listener_manager
 
 from deploy.redis import Redis
-from snake import board, events, ratelimit
+from snake import board, channel
+from snake.guards import ratelimit
 from tests.live import Daphne, Player, free_port
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -109,7 +110,7 @@ def test_a_cache_it_cannot_update_atomically_is_refused_with_the_fix() -> None:
 def test_moves_go_through_while_redis_is_down() -> None:
     closed = redis_caches(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     seen = BufferingHandler(100)
-    log = logging.getLogger("snake.ratelimit")  # "snake" does not propagate to caplog's root
+    log = logging.getLogger("snake.guards.ratelimit")  # "snake" does not propagate to caplog's root
     log.addHandler(seen)
     try:
         with override_settings(CACHES=closed, SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1):
@@ -130,7 +131,7 @@ def listener() -> Iterator[Listener]:
             pass
 
     recording = Recording()
-    recording.channels = {events.channel("slow")}
+    recording.channels = {channel.name("slow")}
     get_listener_manager().add_listener(recording)
     yield recording
     get_listener_manager().remove_listener(recording)
@@ -155,7 +156,7 @@ def test_a_move_over_the_limit_is_429_and_changes_nothing(
     bad = client.post("/b/slow/move", {"direction": "nope"})  # bad requests spend it too
     assert bad.status_code == 429
     assert board.current("slow").seq == 1
-    assert len(listener.channel_items.get(events.channel("slow"), [])) == 1
+    assert len(listener.channel_items.get(channel.name("slow"), [])) == 1
 
 
 def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slug: str) -> None:

@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
-from snake.proxies import ForwardedForMiddleware, client_address, parse_networks
+from snake.guards.proxies import ForwardedForMiddleware, client_address, parse_networks
 
 LOOPBACK = parse_networks(["127.0.0.1", "::1"])
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 
-from snake.bodylimit import MAX_MOVE_BODY, cap_move_bodies
+from snake.asgi import MOVE_PATH
+from snake.guards.bodylimit import MAX_MOVE_BODY, cap_move_bodies
 from tests.live import Player
 
 
@@ -40,7 +41,7 @@ def run(scope: dict, messages: list[dict]) -> tuple[list[dict], list[bytes] | No
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(cap_move_bodies(app)(scope, receive, send))
+    asyncio.run(cap_move_bodies(app, MOVE_PATH)(scope, receive, send))
     return sent, (read if called else None)
 
 

@@ -6,9 +6,9 @@ it, so that process alone knows when it closes; with N workers behind one socket
 hold up to N times the cap.
 
 Under Pushpin (GRIP) the cap does not apply: the proxy holds the streams, the worker answers a
-stream request once with a hold (the Django view, not snake.consumers) and never sees it close.
+stream request once with a hold (snake.stream.grip) and never sees it close.
 
-snake.consumers calls acquire() before it sends the stream's headers and answers 429 when it
+snake.stream.consumers calls acquire() before it sends the stream's headers and answers 429 when it
 gets None; it releases the slot when the client disconnects.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from snake import clients
+from snake.guards import clients
 
 RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
 
@@ -52,8 +52,13 @@ def acquire(scope: dict[str, Any], owner: object | None = None) -> Slot | None:
     owner: the stream's consumer; should it end without a disconnect (an error while
     opening), the slot is released when the owner is collected instead of leaking.
     """
+    return acquire_address(clients.scope_address(scope), owner)
+
+
+def acquire_address(address: str, owner: object | None = None) -> Slot | None:
+    """Count one more stream for `address` (a request's REMOTE_ADDR), as acquire() does."""
     cap = settings.SNAKE_MAX_STREAMS_PER_IP
-    key = clients.key(clients.scope_address(scope))
+    key = clients.key(address)
     with _lock:
         if cap > 0 and _open[key] >= cap:
             return None
@@ -70,10 +75,13 @@ def open_streams(address: str) -> int:
         return _open.get(clients.key(address), 0)
 
 
-def refusal() -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """Return the 429 body and its own header for a client that has too many streams open."""
-    body = (
+def too_many() -> str:
+    """Say why a stream was refused and what to do."""
+    return (
         f"Too many event streams from your address: at most "
-        f"{settings.SNAKE_MAX_STREAMS_PER_IP} at once. Close some, or retry in {RETRY_AFTER} s.\n"
-    ).encode()
-    return body, [(b"Retry-After", str(RETRY_AFTER).encode())]
+        f"{settings.SNAKE_MAX_STREAMS_PER_IP} at once. Close some, or retry in {RETRY_AFTER} s."
+    )
+
+
+def retry_headers() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER)}

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from snake import viewer
+from snake.stream import viewer
 
 
 def test_start_runs_a_coroutine_until_it_first_waits() -> None:

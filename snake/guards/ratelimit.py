@@ -1,7 +1,7 @@
 """Moves per client address: a token bucket in Django's cache, updated atomically.
 
 SNAKE_MOVES_PER_SECOND (default 20) refill a bucket of SNAKE_MOVES_BURST (default 40); either at
-0 turns the limit off. The key is the client's address (see snake.clients), never the session.
+0 turns the limit off. The key is the client's address (snake.guards.clients), never the session.
 
 The bucket is one number per client (GCRA): the time at which it will be full again. A move
 pushes that time one interval (1 / rate) on, starting from now if the bucket was already full,
@@ -28,7 +28,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 
-from snake import clients
+from snake.guards import clients
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from snake.security import security_headers, stream_headers
+from snake.guards.security import security_headers, stream_headers
 from tests.browser import needs_chromium
 from tests.sse import SSEClient
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from snake.errors import refusal
+from snake.guards.refusal import response
 
 
 def decodes_text(charset: str) -> bool:
@@ -27,5 +27,5 @@ class BodyCharsetMiddleware(MiddlewareMixin):
         # request.encoding is set only from a charset Python knows as a codec.
         if request.encoding and request.method == "POST" and not decodes_text(request.encoding):
             error = f"the body's charset {request.encoding!r} cannot decode text; send UTF-8"
-            return refusal(request, 400, error)
+            return response(request, 400, error)
         return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from snake import clients
+from snake.guards import clients
 
 
 def scope(client: str | None, forwarded: str | None = None) -> dict:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
-from snake import streamcap
+from snake.guards import streamcap
 from tests.live import Daphne
 from tests.sse import SSEClient
 
@@ -59,9 +59,8 @@ def test_a_slot_is_released_when_its_owner_goes_without_a_disconnect() -> None:
 
 @override_settings(SNAKE_MAX_STREAMS_PER_IP=7)
 def test_the_refusal_says_how_many_and_when_to_retry() -> None:
-    body, headers = streamcap.refusal()
-    assert b"at most 7" in body
-    assert (b"Retry-After", str(streamcap.RETRY_AFTER).encode()) in headers
+    assert "at most 7" in streamcap.too_many()
+    assert streamcap.retry_headers() == {"Retry-After": str(streamcap.RETRY_AFTER)}
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])

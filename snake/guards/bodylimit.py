@@ -22,21 +22,18 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from snake import board
-
 MAX_MOVE_BODY = 1024
-MOVE_PATH = re.compile(rf"/b/{board.SLUG_PATTERN}/move")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 
 
-def _is_move(scope: Scope) -> bool:
+def _is_capped(scope: Scope, paths: re.Pattern[str]) -> bool:
     return (
         scope["type"] == "http"
         and scope["method"] == "POST"
-        and MOVE_PATH.fullmatch(scope["path"]) is not None
+        and paths.fullmatch(scope["path"]) is not None
     )
 
 
@@ -59,11 +56,11 @@ async def _too_large(scope: Scope, send: Callable) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def cap_move_bodies(app: ASGIApp) -> ASGIApp:
-    """Wrap `app` (Django) so that a move whose body passes MAX_MOVE_BODY gets 413."""
+def cap_move_bodies(app: ASGIApp, paths: re.Pattern[str]) -> ASGIApp:
+    """Wrap `app` (Django) so that a POST to `paths` whose body passes MAX_MOVE_BODY gets 413."""
 
     async def capped(scope: Scope, receive: Callable, send: Callable) -> None:
-        if not _is_move(scope):
+        if not _is_capped(scope, paths):
             await app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")

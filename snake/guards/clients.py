@@ -2,8 +2,8 @@
 it is counted under.
 
 Sessions are free to mint, so the limits count addresses. Django views read REMOTE_ADDR, which
-snake.proxies.ForwardedForMiddleware has already rewritten; the event-stream consumer runs outside
-Django's middleware and asks scope_address(), which applies the same rule to the ASGI scope.
+snake.guards.proxies.ForwardedForMiddleware has already rewritten; the event-stream consumer runs
+outside Django's middleware and asks scope_address(), which applies the same rule to the scope.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from snake import proxies
+from snake.guards import proxies
 
 UNKNOWN = "unknown"
 

@@ -1,0 +1,44 @@
+"""The board on the stream engine: its channel, the fragment it streams, snapshot and publish."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from snake import board, stream
+
+PREFIX = "board-"
+POSITION = "position"  # the event that carries the logo fragment (public API)
+
+
+def name(slug: str) -> str:
+    return PREFIX + slug
+
+
+def render_logo(position: board.Position) -> str:
+    return render_to_string("snake/_logo.html", {"position": position}).strip()
+
+
+def snapshot(channel: str) -> stream.State:
+    """Return the board's state as the engine streams it: its position, versioned by seq."""
+    position = board.current(channel.removeprefix(PREFIX))
+    return {POSITION: (position.seq, render_logo(position))}
+
+
+def publish(slug: str) -> None:
+    """Send the board's newest state to every viewer once the current transaction commits."""
+    # robust: the move has committed, so whatever fails here is logged, never answered 5xx.
+    transaction.on_commit(lambda: _publish_newest(slug), robust=True)
+
+
+def _publish_newest(slug: str) -> None:
+    # Sent while the claim holds the board's row lock: publishes from every thread and worker
+    # leave in seq order, which the GRIP proxy needs (it forwards what it gets, as it gets it).
+    with transaction.atomic():
+        position = board.claim_unpublished(slug)
+        if position is not None:
+            stream.send(name(slug), POSITION, position.seq, render_logo(position))
+
+
+def register() -> None:
+    stream.register(PREFIX, snapshot)

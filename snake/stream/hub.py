@@ -1,0 +1,195 @@
+"""Fan a channel's events out to this process's viewers: one listener per channel, not per viewer.
+
+Each channel with viewers here has one room and one django-eventstream listener. An event is
+encoded once, into one ASGI message, and offered to every viewer in one pass: no task and no
+wake-up per viewer. The room learns state only from the channel's snapshot function: for a
+stream's opening, and after an overflow or a Redis resync, when events may have been missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django import db
+from django_eventstream.event import Event
+from django_eventstream.views import Listener, get_listener_manager
+
+from snake.stream import registry, sse
+from snake.stream.flow import Flow
+from snake.stream.registry import State
+from snake.stream.tally import Tally
+from snake.stream.viewer import Message, Send, Viewer, body
+
+PACE_MAX = 0.05  # seconds a channel rests after a fan-out at most
+logger = logging.getLogger(__name__)
+
+
+def _read_snapshot(channel: str) -> State:
+    # A stream lives for hours: the thread that read its state must not keep a database
+    # connection per viewer.
+    try:
+        return dict(registry.snapshot(channel))
+    finally:
+        db.connection.close()
+
+
+read_snapshot = sync_to_async(_read_snapshot, thread_sensitive=False)
+
+
+def newest(events: list[Event]) -> dict[str, tuple[int, str]]:
+    """Pick each name's newest event: publishes from several workers can arrive out of order."""
+    found: dict[str, tuple[int, str]] = {}
+    for event in events:
+        version = int(event.id) if event.id is not None else -1
+        if version > found.get(event.type, (-1, ""))[0]:
+            found[event.type] = (version, str(event.data))
+    return found
+
+
+class Room:
+    """One channel's viewers in this process, fed by one django-eventstream listener."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.viewers: set[Viewer] = set()
+        self.versions: dict[str, int] = {}  # event name -> newest version fanned out
+        self.next_read: asyncio.Task[State] | None = None
+        self.listener = Listener()
+        self.listener.channels = {channel}
+        self.listener.assign_loop()
+        get_listener_manager().add_listener(self.listener)
+        loop = asyncio.get_running_loop()
+        self.task = loop.create_task(self._run())
+        self.ticker = loop.call_later(sse.KEEPALIVE_SECONDS, self._keepalive)
+
+    async def open(self, viewer: Viewer) -> None:
+        """Send a viewer that has joined the opening and current state, then what is newer."""
+        state = await self.read()
+        viewer.opened_at(state)
+        await viewer.send(body(sse.opening(state).encode()))
+        viewer.open = True
+        viewer.flush()
+
+    async def read(self) -> State:
+        """Read the snapshot for a viewer that has joined; viewers joining together share a read.
+
+        A read is shared only by viewers that joined before it started, so each viewer's state
+        is still read after it subscribed (a connect storm makes a few reads, not thousands).
+        """
+        if self.next_read is None:
+            self.next_read = asyncio.get_running_loop().create_task(self._read())
+        return await asyncio.shield(self.next_read)
+
+    async def _read(self) -> State:
+        await asyncio.sleep(0)  # let the viewers joining in this turn of the loop share it
+        self.next_read = None
+        return await read_snapshot(self.channel)
+
+    def _keepalive(self) -> None:
+        for viewer in tuple(self.viewers):
+            viewer.ping()
+        self.ticker = asyncio.get_running_loop().call_later(sse.KEEPALIVE_SECONDS, self._keepalive)
+
+    async def _run(self) -> None:
+        manager = get_listener_manager()
+        while True:
+            await self.listener.aevent.wait()
+            with manager.lock:
+                items = self.listener.channel_items.get(self.channel, [])
+                overflow = self.listener.overflow
+                self.listener.channel_items = {}
+                self.listener.overflow = False
+                self.listener.aevent.clear()
+            found = newest(items)
+            if overflow:
+                # django-eventstream dropped events past its MAX_PENDING queue, maybe the last
+                # one (or Redis was away): the owner's snapshot holds the newest state.
+                for name, (version, fragment) in (await self._reread()).items():
+                    if version > found.get(name, (-1, ""))[0]:
+                        found[name] = (version, fragment)
+            await self._fan_out(found)
+
+    async def _reread(self) -> State:
+        # A failing read must not end the room: its viewers would never get another event.
+        for delay in (0.1, 0.5, 1, 2, 5):
+            try:
+                return await read_snapshot(self.channel)
+            except Exception:
+                logger.warning("reading %s failed; retrying", self.channel, exc_info=True)
+                await asyncio.sleep(delay)
+        return await read_snapshot(self.channel)
+
+    async def _fan_out(self, found: dict[str, tuple[int, str]]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for name, (version, fragment) in found.items():
+            if version <= self.versions.get(name, -1):
+                continue
+            self.versions[name] = version
+            message = body(sse.encode(name, fragment).encode())
+            for viewer in tuple(self.viewers):
+                viewer.offer(name, version, message)
+        # Then rest as long as the writes took, at most PACE_MAX (the writes that had to wait
+        # run meanwhile). Events arriving meanwhile are coalesced into the next fan-out, so a
+        # burst cannot keep the loop busy writing stale states while the publishers wait. A
+        # lone event is never delayed.
+        await asyncio.sleep(0)
+        await asyncio.sleep(min(loop.time() - started, PACE_MAX))
+
+    def close(self) -> None:
+        self.task.cancel()
+        self.ticker.cancel()
+        get_listener_manager().remove_listener(self.listener)
+
+
+_rooms: dict[str, Room] = {}
+
+
+def join(channel: str, send: Send, flow: Flow | None = None) -> tuple[Room, Viewer]:
+    """Add a viewer to the channel's room; events wait for it until `Room.open`."""
+    room = _rooms.get(channel)
+    if room is None:
+        room = _rooms[channel] = Room(channel)
+    viewer = Viewer(send, flow)
+    viewer.on_drop = lambda: tally.count(dropped=1)
+    room.viewers.add(viewer)
+    tally.count(opened=1)
+    logger.debug("stream opened on %s (%d here)", channel, len(room.viewers))
+    return room, viewer
+
+
+def leave(channel: str, viewer: Viewer) -> None:
+    viewer.close()
+    room = _rooms.get(channel)
+    if room is not None and viewer in room.viewers:
+        room.viewers.discard(viewer)
+        tally.count(closed=1)
+        logger.debug("stream closed on %s (%d left)", channel, len(room.viewers))
+        if not room.viewers:
+            room.close()
+            del _rooms[channel]
+
+
+def viewer_count() -> int:
+    return sum(len(room.viewers) for room in _rooms.values())
+
+
+tally = Tally(viewer_count)
+
+
+async def stream(channel: str) -> AsyncIterator[bytes]:
+    """Yield the stream's bytes: the opening and current state, then newer events only."""
+    # A one-slot queue is the send: while the reader has not taken a message, the viewer
+    # holds the newest of each name, as it would on a full socket.
+    queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
+    # Join before reading the state, so that no event can fall between the two.
+    room, viewer = join(channel, queue.put)
+    try:
+        await room.open(viewer)
+        while True:
+            yield (await queue.get())["body"]
+    finally:
+        leave(channel, viewer)

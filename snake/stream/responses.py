@@ -1,0 +1,37 @@
+"""A channel's stream as a Django response, for the view behind snake.stream.routing.
+
+Under the ASGI app only requests the GRIP proxy signed reach Django's view: they get the hold.
+Any other request (Django's test client; Django's handler mounted without the router) gets the
+stream itself, under the same stream cap as the consumer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django_eventstream.utils import add_default_headers
+
+from snake.guards import refusal, streamcap
+from snake.stream import grip, hub
+
+
+def serve(request: HttpRequest, channel: str) -> HttpResponse:
+    """Answer a stream request: the GRIP hold when the proxy signed it, else the stream."""
+    if grip.verified(request.headers.get("Grip-Sig")):
+        return grip.hold(request, channel)
+    slot = streamcap.acquire_address(request.META.get("REMOTE_ADDR", ""))
+    if slot is None:
+        return refusal.response(request, 429, streamcap.too_many(), streamcap.retry_headers())
+    response = StreamingHttpResponse(_released(hub.stream(channel), slot))
+    response["Content-Type"] = "text/event-stream"
+    add_default_headers(response, request=request)
+    return response
+
+
+async def _released(body: AsyncIterator[bytes], slot: streamcap.Slot) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        slot.release()
