@@ -7,7 +7,7 @@ class SnakeConfig(AppConfig):
     name = "snake"
 
     def ready(self) -> None:
-        from snake import channel
+        from snake import channel, checks  # noqa: F401 -- checks registers them on import
         from snake.stream import delivery
 
         channel.register()

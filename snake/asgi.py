@@ -10,6 +10,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "snake.settings")
 django_asgi_app = get_asgi_application()
 
+# uvicorn and daphne run no system checks: refuse bad settings here, as `manage.py` does.
+from snake.checks import refuse_bad_settings  # noqa: E402
+
+refuse_bad_settings()
+
 # Imported once Django is set up.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
@@ -17,7 +20,27 @@ VAR_DIR = Path(os.environ.get("SNAKE_VAR_DIR", BASE_DIR / "var"))
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
+    if not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a whole number: set it to one, e.g. {name}={default} "
+            "(the default), or unset it"
+        ) from None
+
+
+def parsed_url(name: str, value: str, parse: Callable[[str], Any], example: str) -> Any:
+    """Parse the URL in variable `name`, or refuse it naming the variable and the fix."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        # A library's own error names neither the variable nor what to write instead.
+        raise ImproperlyConfigured(
+            f"{name}={value!r} cannot be parsed ({exc}): set it to a URL such as {example}, "
+            "or unset it"
+        ) from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -107,8 +130,12 @@ TEMPLATES = [
     }
 ]
 
+# Kept as a setting so that snake/checks.py can say what is wrong with it.
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {
-    "default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=0)
+    "default": parsed_url(
+        "DATABASE_URL", DATABASE_URL, dj_database_url.parse, "postgres://USER:PASSWORD@HOST/NAME"
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so concurrent moves queue on
@@ -125,6 +152,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Only a deployment collects static files (into $STATIC_ROOT); `make run` serves them in place.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 
+SNAKE_LOG_LEVEL = os.environ.get("SNAKE_LOG_LEVEL", "").strip() or "INFO"
+if SNAKE_LOG_LEVEL not in logging.getLevelNamesMapping():
+    # Else logging's own "Unable to configure logger" traceback, at django.setup().
+    raise ImproperlyConfigured(
+        f"SNAKE_LOG_LEVEL={SNAKE_LOG_LEVEL!r} is not a log level: set it to DEBUG, INFO, "
+        "WARNING or ERROR, or unset it for INFO"
+    )
+
 LANGUAGE_CODE = "en"
 USE_TZ = True
 
@@ -136,7 +171,7 @@ LOGGING = {
     "loggers": {
         "snake": {
             "handlers": ["console"],
-            "level": os.environ.get("SNAKE_LOG_LEVEL", "INFO"),
+            "level": SNAKE_LOG_LEVEL,
             "propagate": False,  # daphne logs the root logger too: once is enough
         },
         # It logs every listener added at INFO: one line per viewer is noise.
@@ -166,14 +201,18 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # REDIS_URL: every worker's events reach every other worker's viewers through Redis pub/sub.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
     from redis.connection import parse_url
 
     # Connect timeout only: a read timeout would break the idle pub/sub listener. No retries:
     # redis-py retries a refused connect 3 times with a 1-10 s backoff, so while Redis was down
     # every move's publish took ~4 s, holding its board's lock (the listener reconnects itself).
-    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2, "retry": None}
+    EVENTSTREAM_REDIS = {
+        **parsed_url("REDIS_URL", REDIS_URL, parse_url, "redis://127.0.0.1:6379/0"),
+        "socket_connect_timeout": 2,
+        "retry": None,
+    }
 
 # The move limit's buckets (snake/guards/ratelimit.py): in Redis every worker shares them; else
 # in this process. Short timeouts: a hung Redis must not hold moves up (they go through).
@@ -188,13 +227,16 @@ CACHES = {
 }
 
 # GRIP_URL: a GRIP proxy (Pushpin) holds the event streams; events are published to it once.
-if os.environ.get("GRIP_URL"):
+# Both kept as settings so that snake/checks.py can say what is wrong with them.
+GRIP_URL = os.environ.get("GRIP_URL", "")
+GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
+if GRIP_URL:
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
-    GRIP_PROXIES = [{"control_uri": os.environ["GRIP_URL"]}]
-    if os.environ.get("GRIP_SIG_KEY"):
+    GRIP_PROXIES = [{"control_uri": GRIP_URL}]
+    if GRIP_SIG_KEY:
         # Only requests signed with the proxy's sig_key count as proxied. Both names: django-grip
         # 3.5.2 reads entry["key"] even when "verify_key" is there (KeyError without it).
-        GRIP_PROXIES[0]["key"] = GRIP_PROXIES[0]["verify_key"] = os.environ["GRIP_SIG_KEY"]
+        GRIP_PROXIES[0]["key"] = GRIP_PROXIES[0]["verify_key"] = GRIP_SIG_KEY
 
 # Ours
 # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).
