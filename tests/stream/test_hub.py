@@ -1,26 +1,46 @@
+"""A channel's room in this process: opening, newest-wins, overflow, keep-alives, stuck viewers.
+
+Every test streams the counter channel (tests/stream/counter.py), not the board.
+"""
+
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
 from django_eventstream.views import MAX_PENDING, get_listener_manager
 
-from snake import board, events, fanout, flow, hub
-from snake.models import Board
+from snake.stream import delivery, flow, hub, sse
+from tests.stream.conftest import counts
+from tests.stream.counter import Counter, fragment
 
 
-def collect(slug: str, feed, until=None) -> list[str]:
-    """Run the stream generator, call feed() once it is subscribed, return the opening and the
-    chunks after it up to the first that satisfies `until` (none without `until`)."""
+def send(channel: str, n: int, name: str = "count") -> None:
+    delivery.deliver(channel, name, n, fragment(name, n))
+
+
+async def settled(channel: str) -> None:
+    """Wait until the room has taken every queued event (and so offered it to its viewers)."""
+    room = hub._rooms[channel]
+    while room.listener.channel_items or room.listener.aevent.is_set():
+        await asyncio.sleep(0.005)
+
+
+def collect(
+    channel: str, feed: Callable[[], object], until: Callable[[list[str]], bool]
+) -> list[str]:
+    """Open a stream, run feed() in the loop once it is open, return its chunks up to `until`."""
 
     async def run() -> list[str]:
-        stream = hub.stream(slug)
+        stream = hub.stream(channel)
         chunks = [(await anext(stream)).decode()]
-        await asyncio.to_thread(feed)
-        while until is not None and (len(chunks) == 1 or not until(chunks[-1])):
+        result = feed()
+        if asyncio.iscoroutine(result):
+            await result
+        while not until(chunks):
             chunks.append((await asyncio.wait_for(anext(stream), 10)).decode())
         await stream.aclose()
         return chunks
@@ -28,110 +48,110 @@ def collect(slug: str, feed, until=None) -> list[str]:
     return asyncio.run(run())
 
 
-def seqs(chunks: list[str]) -> list[int]:
-    return [int(seq) for chunk in chunks for seq in re.findall(r'data-seq="(\d+)"', chunk)]
+def test_a_stream_opens_with_the_snapshot(counter: Counter) -> None:
+    counter.set("count-open", "count", 4)
+    [first] = collect("count-open", lambda: None, lambda chunks: True)
+    assert first == sse.opening(counter.snapshot("count-open"))
+    assert first.startswith(":" + " " * 2048 + "\n\nevent: stream-open\n")
+    assert first.endswith(f"event: count\ndata: {fragment('count', 4)}\n\nevent: other\n"
+                          f"data: {fragment('other', 0)}\n\n")  # fmt: skip
 
 
-def has_seq(seq: int):
-    return lambda chunk: f'data-seq="{seq}"' in chunk
+def test_an_event_older_than_one_sent_is_never_sent(counter: Counter) -> None:
+    async def feed() -> None:
+        for n in (3, 2, 5, 4):  # each in a fan-out of its own: 2 and 4 come after newer ones
+            send("count-stale", n)
+            await settled("count-stale")
+
+    chunks = collect("count-stale", feed, lambda chunks: 5 in counts(chunks))
+    assert counts(chunks) == [0, 3, 5]
 
 
-def send(position: board.Position) -> None:
-    fanout.deliver(events.channel(position.slug), "position", events.render_logo(position))
+def test_the_version_of_the_opening_is_never_sent_again(counter: Counter) -> None:
+    counter.set("count-rep", "count", 1)
+
+    async def feed() -> None:
+        send("count-rep", 1)  # published before the stream read its snapshot, arriving after
+        await settled("count-rep")
+        send("count-rep", 2)
+
+    chunks = collect("count-rep", feed, lambda chunks: 2 in counts(chunks))
+    assert counts(chunks) == [1, 2]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_stream_opens_with_the_current_state() -> None:
-    board.move("open", board.parse_direction("s"))
-    [first] = collect("open", lambda: None)
-    assert first.startswith(":" + " " * 2048)
-    assert "event: stream-open\n" in first
-    assert first.endswith(f"event: position\ndata: {events.render_logo(board.current('open'))}\n\n")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_stream_drops_stale_and_coalesces_to_the_newest() -> None:
+def test_names_are_apart_each_newest_wins(counter: Counter) -> None:
     def feed() -> None:
-        send(board.Position("co", 1, 1, 3))
-        send(board.Position("co", 1, 1, 2))  # finished late: older than what was queued
-        send(board.Position("co", 9, 9, 5))
-        send(board.Position("co", 1, 1, 4))
+        for n in (1, 2, 3):
+            send("count-names", n, "other")
+        send("count-names", 1)
 
-    chunks = collect("co", feed, has_seq(5))
-    # Whatever a viewer is sent, seqs only grow and it ends on the newest.
-    assert seqs(chunks) == sorted(set(seqs(chunks))) and seqs(chunks)[-1] == 5
+    chunks = collect("count-names", feed, lambda chunks: 1 in counts(chunks, "count"))
+    assert counts(chunks, "other") == [0, 3]  # the opening, then the newest of one batch
+    assert counts(chunks, "count") == [0, 1]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_stream_never_repeats_a_seq_it_has_sent() -> None:
-    board.move("rep", board.parse_direction("d"))  # the stream opens at seq 1
+def test_the_newest_state_is_read_back_after_django_eventstream_overflows(
+    counter: Counter,
+) -> None:
+    last = MAX_PENDING + 5
 
     def feed() -> None:
-        send(board.Position("rep", 0, 0, 1))
-        send(board.Position("rep", 510, 150, 2))
+        # Published from the loop's own thread, so the room cannot drain between them: the
+        # listener queues MAX_PENDING and drops the rest, the last one included.
+        counter.set("count-over", "count", last)
+        for n in range(1, last + 1):
+            send("count-over", n)
+        queue = hub._rooms["count-over"].listener
+        assert queue.overflow and len(queue.channel_items["count-over"]) == MAX_PENDING
 
-    chunks = collect("rep", feed, has_seq(2))
-    assert seqs(chunks) == [1, 2]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_stream_recovers_the_last_state_after_django_eventstream_overflow() -> None:
-    # More moves than django-eventstream queues per listener: it drops the rest, including
-    # the last one; the stream must read the last state back from the database.
-    def feed() -> None:
-        for _ in range(MAX_PENDING + 5):
-            position, _ = board.move("over", board.parse_direction("d"))
-            send(position)
-
-    chunks = collect("over", feed, has_seq(MAX_PENDING + 5))
-    assert seqs(chunks) == sorted(set(seqs(chunks)))
+    chunks = collect("count-over", feed, lambda chunks: last in counts(chunks))
+    assert counts(chunks) == [0, last]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_idle_streams_get_keep_alives(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.05)
-    _, ping = collect("idle", lambda: None, lambda chunk: True)
-    assert ping == "event: keep-alive\ndata:\n\n"
+def test_idle_streams_get_keep_alives(counter: Counter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "KEEPALIVE_SECONDS", 0.05)
+    _, ping = collect("count-idle", lambda: None, lambda chunks: len(chunks) == 2)
+    assert ping == sse.KEEPALIVE
 
 
-@pytest.mark.django_db(transaction=True)
-def test_one_listener_per_board_and_none_left_when_viewers_go() -> None:
+def test_one_listener_per_channel_and_none_left_when_viewers_go(counter: Counter) -> None:
     manager = get_listener_manager()
 
     async def run() -> tuple[int, int]:
-        streams = [hub.stream("shared") for _ in range(5)]
+        streams = [hub.stream("count-shared") for _ in range(5)]
         for stream in streams:
             await anext(stream)
-        during = len(manager.listeners_by_channel.get(events.channel("shared"), ()))
+        during = len(manager.listeners_by_channel.get("count-shared", ()))
         for stream in streams:
             await stream.aclose()
         return during, hub.viewer_count()
 
     assert asyncio.run(run()) == (1, 0)
-    assert events.channel("shared") not in manager.listeners_by_channel
+    assert "count-shared" not in manager.listeners_by_channel
 
 
-@pytest.mark.django_db(transaction=True)
-def test_viewers_joining_together_share_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_viewers_joining_together_share_one_read(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reads: list[str] = []
-    real = hub.read_position
+    real = hub.read_snapshot
 
-    async def counting(slug: str) -> board.Position:
-        reads.append(slug)
-        return await real(slug)
+    async def counting(channel: str) -> object:
+        reads.append(channel)
+        return await real(channel)
 
-    monkeypatch.setattr(hub, "read_position", counting)
+    monkeypatch.setattr(hub, "read_snapshot", counting)
 
     async def run() -> None:
-        storm = [hub.stream("storm") for _ in range(50)]
+        storm = [hub.stream("count-storm") for _ in range(50)]
         await asyncio.gather(*(anext(stream) for stream in storm))
-        late = hub.stream("storm")  # joins after that read began: it gets its own
+        late = hub.stream("count-storm")  # joins after that read began: it gets its own
         await anext(late)
         for stream in [*storm, late]:
             await stream.aclose()
 
     asyncio.run(run())
-    assert reads == ["storm", "storm"]
+    assert reads == ["count-storm", "count-storm"]
 
 
 class Writer(asyncio.Protocol):
@@ -163,8 +183,9 @@ def small_socket(option: int) -> socket.socket:
     return sock
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(settings) -> None:
+def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(
+    counter: Counter, settings: object
+) -> None:
     settings.SNAKE_STUCK_VIEWER_SECONDS = 0.3
 
     async def run() -> tuple[list[str], int, Writer, bool]:
@@ -177,9 +198,9 @@ def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(settings) ->
         client.connect(listening.getsockname())
         transport, writer = await loop.create_connection(Writer, sock=client)
         transport.set_write_buffer_limits(high=4096)
-        room, stuck = hub.join("stuck", writer.send, flow.AsyncioFlow(transport))
+        room, stuck = hub.join("count-stuck", writer.send, flow.AsyncioFlow(transport))
         await room.open(stuck)
-        reader = hub.stream("stuck")
+        reader = hub.stream("count-stuck")
         chunks = [(await anext(reader)).decode()]
 
         async def read() -> None:
@@ -189,28 +210,28 @@ def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(settings) ->
         reading = asyncio.ensure_future(read())
 
         def feed() -> int:
-            # Keep publishing until the stuck viewer is dropped; store the last state too, for
+            # Keep publishing until the stuck viewer is dropped; store the last count too, for
             # when django-eventstream's queue overflows and the room reads it back.
-            seq = 0
-            while not transport.is_closing() and seq < 50_000:
-                seq += 1
-                send(board.Position("stuck", 500 + seq % 2 * 5, 150, seq))
+            n = 0
+            while not transport.is_closing() and n < 50_000:
+                n += 1
+                send("count-stuck", n)
                 time.sleep(0.0005)
-            Board.objects.create(slug="stuck", x=500, y=150, seq=seq + 1)
-            send(board.Position("stuck", 500, 150, seq + 1))
-            return seq + 1
+            counter.set("count-stuck", "count", n + 1)
+            send("count-stuck", n + 1)
+            return n + 1
 
         last = await asyncio.to_thread(feed)
         for _ in range(100):
-            if seqs(chunks)[-1] == last:
+            if counts(chunks)[-1] == last:
                 break
             await asyncio.sleep(0.1)
         reading.cancel()
-        hub.leave("stuck", stuck)  # as its consumer would on the disconnect the drop causes
+        hub.leave("count-stuck", stuck)  # as its consumer would on the disconnect the drop causes
         listening.close()
         return chunks, last, writer, transport.is_closing()
 
     chunks, last, writer, dropped = asyncio.run(run())
-    assert seqs(chunks)[-1] == last  # the other viewer got every move up to the last
+    assert counts(chunks)[-1] == last  # the other viewer got every event up to the last
     assert 0 < writer.most_buffered <= 4096 + 1024  # the high-water mark and one event at most
     assert dropped

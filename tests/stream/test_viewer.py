@@ -39,3 +39,67 @@ def test_start_runs_a_coroutine_until_it_first_waits() -> None:
         return steps
 
     assert asyncio.run(run()) == ["instant", "before", "after", "closed"]
+
+
+class Client:
+    """A send that records each message and, while `full`, waits as a full socket's does."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, int]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, message: dict) -> None:
+        await self.gate.wait()
+        self.written.append(message["body"])
+
+
+def message(name: str, version: int) -> dict:
+    return viewer.body(f"{name}:{version}".encode())
+
+
+def offered(client: Client, *offers: tuple[str, int], opening: dict | None = None) -> list:
+    """Offer (name, version) pairs to an open viewer in turn; return what it wrote, decoded."""
+
+    async def run() -> list:
+        v = viewer.Viewer(client.send)
+        v.opened_at(opening or {})
+        v.open = True
+        for name, version in offers:
+            if (name, version) == ("full", 0):
+                client.gate.clear()
+            elif (name, version) == ("drain", 0):
+                client.gate.set()
+                await asyncio.sleep(0)
+            else:
+                v.offer(name, version, message(name, version))
+            await asyncio.sleep(0)
+        client.gate.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return [chunk.decode() for chunk in client.written]
+
+    return asyncio.run(run())
+
+
+def test_a_version_at_or_below_one_sent_is_never_written() -> None:
+    written = offered(Client(), ("position", 3), ("position", 2), ("position", 3), ("position", 5))
+    assert written == ["position:3", "position:5"]
+
+
+def test_the_opening_counts_as_sent() -> None:
+    opening = {"position": (4, "<p>4</p>")}
+    written = offered(Client(), ("position", 4), ("position", 5), opening=opening)
+    assert written == ["position:5"]
+
+
+def test_a_slow_client_holds_the_newest_of_each_name_and_nothing_more() -> None:
+    client = Client()
+    steps = [("position", 1), ("full", 0), ("position", 2)]  # 2 is being written, waiting
+    steps += [("position", 3), ("presence", 1), ("position", 4), ("presence", 2), ("drain", 0)]
+    assert offered(client, *steps) == ["position:1", "position:2", "position:4", "presence:2"]
+
+
+def test_names_never_hold_each_other_back() -> None:
+    written = offered(Client(), ("position", 9), ("presence", 1), ("position", 3))
+    assert written == ["position:9", "presence:1"]
