@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import httpx
 
+from snake import stream
+from snake.stream import hub
 from tests.sse import SSEClient
+from tests.stream.conftest import counts
+from tests.stream.counter import Counter, fragment
 
 SECURITY = ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy",
             "X-Frame-Options")  # fmt: skip
@@ -53,20 +58,62 @@ def test_viewers_cost_no_thread_each(server, slug) -> None:
             viewer.close()
 
 
-def test_a_viewer_that_stops_reading_holds_up_no_one(server, player, slug) -> None:
+def big(n: int) -> str:
+    """Count n with 512 KB of padding: forty of them overfill the kernel's buffers (4 MB here)."""
+    return fragment("count", n) + "<!--\n" + ("x" * 1023 + "\n") * 512 + "-->"
+
+
+def test_a_client_that_stops_reading_holds_up_no_one_and_is_dropped(
+    engine: str, counter: Counter, settings: object
+) -> None:
+    settings.SNAKE_STUCK_VIEWER_SECONDS = 1  # type: ignore[attr-defined]
+    port = int(engine.rsplit(":", 1)[1])
     # A client that sends the request and then never reads a byte, with a small window.
     silent = socket.socket()
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    silent.connect(("127.0.0.1", server.port))
-    silent.sendall(f"GET /b/{slug}/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    viewer = SSEClient(server.url, f"/b/{slug}/events/")
+    silent.connect(("127.0.0.1", port))
+    silent.sendall(b"GET /count/silent/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    reader = SSEClient(engine, "/count/silent/")
     try:
-        for n in range(300):
-            assert player.move(slug, "da"[n % 2]).status_code == 200
-        seen = viewer.wait_seq(300)
-        assert seen["seq"] == 300 == player.state(slug)["seq"]
-        seqs = [p["seq"] for p in viewer.positions()]
-        assert seqs == sorted(set(seqs))
+        reader.wait_for(lambda _: "stream-open" in [e.type for e in reader.events])
+        room = hub._rooms["count-silent"]
+        n = 0
+        for n in range(1, 41):  # 20 MB; stored first, as an owner does, for overflow re-reads
+            counter.set("count-silent", "count", n)
+            stream.send("count-silent", "count", n, big(n))
+        seen = until_count(reader, n)
+        assert seen == sorted(set(seen)) and seen[-1] == 40
+        # Stuck for over a second, it is dropped at the next event: the server closes it.
+        deadline = time.monotonic() + 30
+        while len(room.viewers) > 1 and time.monotonic() < deadline:
+            n = counter.bump("count-silent")
+            time.sleep(0.2)
+        assert len(room.viewers) == 1, "the silent viewer was never dropped"
+        assert until_count(reader, n)[-1] == n
+        assert closed_by_server(silent)
     finally:
-        viewer.close()
+        reader.close()
         silent.close()
+
+
+def until_count(viewer: SSEClient, n: int) -> list[int]:
+    deadline = time.monotonic() + 30
+    while True:
+        seen = counts([e.data for e in viewer.events if e.type == "count"])
+        if seen and seen[-1] >= n:
+            return seen
+        assert time.monotonic() < deadline, f"stream stopped at {seen[-1:]}"
+        time.sleep(0.01)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Read what is left; True once the server has closed or reset the connection."""
+    sock.settimeout(15)
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
