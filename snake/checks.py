@@ -8,7 +8,7 @@ other way (override_settings, another settings module).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,12 +27,14 @@ TAG = "snake"
 # 0 turns these off (snake/guards/ratelimit.py, streamcap.py); below 0 means nothing.
 LIMITS = ("SNAKE_MOVES_PER_SECOND", "SNAKE_MOVES_BURST", "SNAKE_MAX_STREAMS_PER_IP")
 
+# What Django passes a check and wants back.
+Apps = Sequence[AppConfig] | None
 Messages = list[CheckMessage]
 
 
 @register(TAG)
-def logo_fits(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
-    errors = []
+def logo_fits(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    errors: Messages = []
     for board, logo in (("SNAKE_BOARD_WIDTH", "SNAKE_LOGO_WIDTH"),
                         ("SNAKE_BOARD_HEIGHT", "SNAKE_LOGO_HEIGHT")):  # fmt: skip
         board_size, logo_size = getattr(settings, board), getattr(settings, logo)
@@ -46,7 +48,7 @@ def logo_fits(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Mess
 
 
 @register(TAG)
-def step_moves(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
+def step_moves(app_configs: Apps = None, **kwargs: Any) -> Messages:
     if settings.SNAKE_STEP > 0:
         return []
     return [Error(
@@ -57,8 +59,8 @@ def step_moves(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Mes
 
 
 @register(TAG)
-def start_inside(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
-    errors = []
+def start_inside(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    errors: Messages = []
     for axis, start, board, logo in (
         ("x", "SNAKE_START_X", "SNAKE_BOARD_WIDTH", "SNAKE_LOGO_WIDTH"),
         ("y", "SNAKE_START_Y", "SNAKE_BOARD_HEIGHT", "SNAKE_LOGO_HEIGHT"),
@@ -76,7 +78,7 @@ def start_inside(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> M
 
 
 @register(TAG)
-def limits_not_negative(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
+def limits_not_negative(app_configs: Apps = None, **kwargs: Any) -> Messages:
     return [
         Error(
             f"{name}={getattr(settings, name)} is negative",
@@ -89,7 +91,7 @@ def limits_not_negative(app_configs: list[AppConfig] | None = None, **kwargs: An
 
 
 @register(TAG)
-def stuck_viewers_dropped(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
+def stuck_viewers_dropped(app_configs: Apps = None, **kwargs: Any) -> Messages:
     seconds = settings.SNAKE_STUCK_VIEWER_SECONDS
     if seconds > 0:
         return []
@@ -109,18 +111,29 @@ def parse_grip_url(url: str) -> None:
         raise ValueError("it must be an http:// or https:// URL with a host")
 
 
-URLS: dict[str, tuple[Callable[[str], object], str, str]] = {
-    "REDIS_URL": (parse_url, "redis://127.0.0.1:6379/0", "snake.E006"),
-    "GRIP_URL": (parse_grip_url, "http://127.0.0.1:5561 (Pushpin's publish port)", "snake.E007"),
-    "DATABASE_URL": (dj_database_url.parse, "postgres://USER:PASSWORD@HOST/NAME", "snake.E008"),
+# environment variable -> (the setting that holds it, its parser, an example, the check's id)
+URLS: dict[str, tuple[str, Callable[[str], object], str, str]] = {
+    "REDIS_URL": ("REDIS_URL", parse_url, "redis://127.0.0.1:6379/0", "snake.E006"),
+    "GRIP_URL": (
+        "SNAKE_GRIP_URL",
+        parse_grip_url,
+        "http://127.0.0.1:5561 (Pushpin's publish port)",
+        "snake.E007",
+    ),
+    "DATABASE_URL": (
+        "DATABASE_URL",
+        dj_database_url.parse,
+        "postgres://USER:PASSWORD@HOST/NAME",
+        "snake.E008",
+    ),
 }
 
 
 @register(TAG)
-def urls_parse(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
-    errors = []
-    for name, (parse, example, check_id) in URLS.items():
-        url = getattr(settings, name, "")
+def urls_parse(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    errors: Messages = []
+    for name, (setting, parse, example, check_id) in URLS.items():
+        url = getattr(settings, setting, "")
         try:
             if url:
                 parse(url)
@@ -134,7 +147,7 @@ def urls_parse(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Mes
 
 
 @register(TAG)
-def trusted_proxies_parse(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
+def trusted_proxies_parse(app_configs: Apps = None, **kwargs: Any) -> Messages:
     try:
         parse_networks(settings.SNAKE_TRUSTED_PROXIES)
     except ImproperlyConfigured as exc:
@@ -144,8 +157,9 @@ def trusted_proxies_parse(app_configs: list[AppConfig] | None = None, **kwargs: 
 
 
 @register(TAG)
-def grip_signed(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> Messages:
-    if not getattr(settings, "GRIP_URL", "") or getattr(settings, "GRIP_SIG_KEY", ""):
+def grip_signed(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    url, key = settings.SNAKE_GRIP_URL, settings.SNAKE_GRIP_SIG_KEY
+    if not url or key:
         return []
     # Only a warning: streams still work, served by the workers through the proxy.
     return [CheckWarning(

@@ -227,16 +227,18 @@ CACHES = {
 }
 
 # GRIP_URL: a GRIP proxy (Pushpin) holds the event streams; events are published to it once.
-# Both kept as settings so that snake/checks.py can say what is wrong with them.
-GRIP_URL = os.environ.get("GRIP_URL", "")
-GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
-if GRIP_URL:
+# Both kept as settings so that snake/checks.py can say what is wrong with them, under names of
+# our own: django-grip adds a second proxy from a setting named GRIP_URL, and every event then
+# reached Pushpin's viewers twice.
+SNAKE_GRIP_URL = os.environ.get("GRIP_URL", "")
+SNAKE_GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
+if SNAKE_GRIP_URL:
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
-    GRIP_PROXIES = [{"control_uri": GRIP_URL}]
-    if GRIP_SIG_KEY:
+    GRIP_PROXIES = [{"control_uri": SNAKE_GRIP_URL}]
+    if SNAKE_GRIP_SIG_KEY:
         # Only requests signed with the proxy's sig_key count as proxied. Both names: django-grip
         # 3.5.2 reads entry["key"] even when "verify_key" is there (KeyError without it).
-        GRIP_PROXIES[0]["key"] = GRIP_PROXIES[0]["verify_key"] = GRIP_SIG_KEY
+        GRIP_PROXIES[0]["key"] = GRIP_PROXIES[0]["verify_key"] = SNAKE_GRIP_SIG_KEY
 
 # Ours
 # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).

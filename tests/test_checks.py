@@ -30,11 +30,19 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("snake.E004", {"SNAKE_MAX_STREAMS_PER_IP": -1}, "SNAKE_MAX_STREAMS_PER_IP=-1"),
     ("snake.E005", {"SNAKE_STUCK_VIEWER_SECONDS": 0}, "set SNAKE_STUCK_VIEWER_SECONDS to 1"),
     ("snake.E006", {"REDIS_URL": "localhost:6379"}, "such as redis://127.0.0.1:6379/0"),
-    ("snake.E007", {"GRIP_URL": "127.0.0.1:5561", "GRIP_SIG_KEY": "k"}, "http://127.0.0.1:5561"),
-    ("snake.E007", {"GRIP_URL": "http://127.0.0.1:pp", "GRIP_SIG_KEY": "k"}, "cannot be parsed"),
+    (
+        "snake.E007",
+        {"SNAKE_GRIP_URL": "127.0.0.1:5561", "SNAKE_GRIP_SIG_KEY": "k"},
+        "http://127.0.0.1:5561",
+    ),
+    (
+        "snake.E007",
+        {"SNAKE_GRIP_URL": "http://127.0.0.1:pp", "SNAKE_GRIP_SIG_KEY": "k"},
+        "cannot be parsed",
+    ),
     ("snake.E008", {"DATABASE_URL": "postgress://h/db"}, "such as postgres://"),
     ("snake.E009", {"SNAKE_TRUSTED_PROXIES": ["localhost"]}, "e.g. 127.0.0.1,::1"),
-    ("snake.W001", {"GRIP_URL": "http://127.0.0.1:5561"}, "set GRIP_SIG_KEY to the proxy's"),
+    ("snake.W001", {"SNAKE_GRIP_URL": "http://127.0.0.1:5561"}, "set GRIP_SIG_KEY to the proxy's"),
 ]
 # Values at the edge that must pass: 0 turns a limit off; the logo may touch every wall.
 GOOD: list[dict[str, Any]] = [
@@ -43,7 +51,11 @@ GOOD: list[dict[str, Any]] = [
     {"SNAKE_START_X": 1040, "SNAKE_START_Y": 652},
     {"SNAKE_LOGO_WIDTH": 1200, "SNAKE_LOGO_HEIGHT": 700, "SNAKE_START_X": 0, "SNAKE_START_Y": 0},
     {"SNAKE_STEP": 1, "SNAKE_STUCK_VIEWER_SECONDS": 1},
-    {"GRIP_URL": "http://127.0.0.1:5561", "GRIP_SIG_KEY": "k", "REDIS_URL": "redis://h:1/2"},
+    {
+        "SNAKE_GRIP_URL": "http://127.0.0.1:5561",
+        "SNAKE_GRIP_SIG_KEY": "k",
+        "REDIS_URL": "redis://h:1/2",
+    },
     {"DATABASE_URL": "postgres://u:p@h:5432/db", "SNAKE_TRUSTED_PROXIES": ["10.0.0.0/8"]},
 ]
 
@@ -74,7 +86,7 @@ def test_edge_values_pass(overrides: dict[str, Any]) -> None:
 def test_refusing_exits_on_an_error_and_only_prints_a_warning(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with override_settings(GRIP_URL="http://127.0.0.1:5561", GRIP_SIG_KEY=""):
+    with override_settings(SNAKE_GRIP_URL="http://127.0.0.1:5561", SNAKE_GRIP_SIG_KEY=""):
         refuse_bad_settings()  # a warning lets the server start
     assert "(snake.W001)" in capsys.readouterr().err
     with override_settings(SNAKE_STEP=0), pytest.raises(SystemExit) as exited:
