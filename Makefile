@@ -6,9 +6,8 @@ PORT ?= 8000
 # The ASGI server for `make run`: uvicorn (default: 2-15x faster fan-out in `make bench`, see
 # README) or daphne (channels' own server; the live and browser tests run against both).
 SERVER ?= uvicorn
-# daphne's listen queue is Twisted's 50 by default: a crowd of viewers connecting at once
-# overflowed it and waited a 1 s SYN retry (connect p99 1.9 s at 1,000 viewers; 0.56 s with this).
-BACKLOG ?= 4096
+# The listen queue; empty: deploy/serve.py's default (4096, and why), which the tests share.
+BACKLOG ?=
 WORKERS ?= 2
 DATABASE_URL ?=
 POSTGRES ?=
@@ -29,13 +28,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "snake: open http://$(HOST):$(PORT)/ (Ctrl-C stops)"
-ifeq ($(SERVER),uvicorn)
-	HOST=$(HOST) $(BIN)/uvicorn --host $(HOST) --port $(PORT) --no-access-log --lifespan off \
-	  --backlog $(BACKLOG) --timeout-graceful-shutdown 2 snake.asgi:application
-else
-	HOST=$(HOST) $(BIN)/daphne -e 'tcp:$(PORT):interface=$(subst :,\:,$(HOST)):backlog=$(BACKLOG)' \
-	  snake.asgi:application
-endif
+	HOST='$(HOST)' $(BIN)/python -m deploy.serve --server '$(SERVER)' --host '$(HOST)' \
+	  --port '$(PORT)' $(if $(BACKLOG),--backlog '$(BACKLOG)')
 
 # Pushpin on HOST:PORT in front of WORKERS daphnes, Redis between them; every port derived
 # from PORT (see deploy/cluster.py). DATABASE_URL as for run; POSTGRES=1 starts a throwaway

@@ -29,21 +29,15 @@ import httpx
 
 from bench import viewers
 from bench.fanout import free_port, start_floor
+from deploy import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 KINDS = ("uvicorn", "daphne", "cluster", "floor", "tutorial")
 BURST_KINDS = ("uvicorn", "daphne", "cluster", "floor")  # bench.run --burst's default
-# `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another ASGI server.
-SERVER_ARGV = {
-    "daphne": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096"],
-    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
-                "--lifespan", "off", "--backlog", "4096",
-                "--timeout-graceful-shutdown", "2"],
-}  # fmt: skip
 # The tutorial's daphne: pings only after 10 idle minutes (the C viewers never answer one).
-TUTORIAL_ARGV = [*SERVER_ARGV["daphne"], "--ping-interval", "600", "--ping-timeout", "600"]
+TUTORIAL_PINGS = ("--ping-interval", "600", "--ping-timeout", "600")
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
 
 
@@ -66,7 +60,7 @@ def unavailable(kind: str) -> str | None:
         missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
         if missing:
             return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
-    if kind in (*SERVER_ARGV, "tutorial") and not PYTHON.exists():
+    if kind in (*serve.SERVERS, "tutorial") and not PYTHON.exists():
         return f"{PYTHON} missing (make run creates it)"
     return None
 
@@ -138,10 +132,10 @@ def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
         )  # fmt: skip
         port = free_port()
-        argv = [str(PYTHON), *(arg.format(port=port) for arg in SERVER_ARGV[kind])]
+        # `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another server.
         proc = subprocess.Popen(
-            [*argv, "snake.asgi:application"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            serve.command(kind, port, python=str(PYTHON)), cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
@@ -188,10 +182,12 @@ def tutorial(tag: str) -> Iterator[Target]:
     """bench/tutorial.py on one fresh daphne process; its viewers are websockets."""
     var = fresh_dir(f"tutorial-{tag}")
     port = free_port()
-    argv = [str(PYTHON), *(arg.format(port=port) for arg in TUTORIAL_ARGV)]
+    argv = serve.command(
+        "daphne", port, app="bench.tutorial:application", extra=TUTORIAL_PINGS, python=str(PYTHON)
+    )
     with open(var / "server.log", "ab") as log:
         proc = subprocess.Popen(
-            [*argv, "bench.tutorial:application"], cwd=ROOT, stdin=subprocess.DEVNULL,
+            argv, cwd=ROOT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from deploy import serve
 from deploy.ports import port_open
 from deploy.service import ROOT, Service
 
@@ -16,6 +17,8 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 class Worker(Service):
     """One daphne serving snake.asgi on 127.0.0.1:port, run from the repository root.
+
+    Started by deploy/serve.py's command(), with `make run`'s flags for daphne.
 
     shared: a listening socket that several workers accept from, given to daphne as --fd in
     addition to its own port (the Cluster's PORT+9: what Pushpin routes to). Its owner keeps
@@ -50,10 +53,8 @@ class Worker(Service):
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [self.python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        fds: tuple[int, ...] = ()
-        if self.shared is not None:
-            fds = (self.shared.fileno(),)
-            argv += ["--fd", str(fds[0])]
-        self._spawn([*argv, "snake.asgi:application"], env=self.env, cwd=ROOT, pass_fds=fds)
+        fd = None if self.shared is None else self.shared.fileno()
+        argv = serve.command("daphne", self.port, fd=fd, python=self.python)
+        fds = () if fd is None else (fd,)
+        self._spawn(argv, env=self.env, cwd=ROOT, pass_fds=fds)
         self._wait_until(lambda: port_open(self.port), f"listener on {self.url}")

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from deploy.cluster import NO_LIMITS, Cluster, missing_binaries
+from deploy.redis import Redis
 from tests.browser import launched
-from tests.live import Daphne, Player
+from tests.live import CLUSTER_MISSING, REDIS_MISSING, Player, Server, free_port
 
 _slugs = itertools.count()
 
@@ -15,15 +20,15 @@ _slugs = itertools.count()
 @pytest.fixture(scope="session", params=["daphne", "uvicorn"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Daphne]:
+) -> Iterator[Server]:
     """A real ASGI server for the session, daphne and uvicorn in turn (`make run` offers both).
 
     Tests keep apart by using their own board.
     """
-    daphne = Daphne(tmp_path_factory.mktemp(request.param), server=request.param)
-    daphne.start()
-    yield daphne
-    daphne.stop()
+    running = Server(tmp_path_factory.mktemp(request.param), server=request.param)
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -52,10 +57,36 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def player(server: Daphne) -> Iterator[Player]:
+def player(server: Server) -> Iterator[Player]:
     p = Player(server.url)
     yield p
     p.close()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[Redis]:
+    """A redis-server of the test's own on a free port: the test may stop and start it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(REDIS_MISSING)
+    server = Redis(free_port(), tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """`make cluster` on free ports (Pushpin, 2 workers, Redis), once for the session.
+
+    Tests keep apart by their boards; one that stops a service starts it again before it ends.
+    """
+    if missing_binaries():
+        pytest.skip(CLUSTER_MISSING)
+    tmp = tmp_path_factory.mktemp("cluster")
+    with Cluster(
+        port=0, workers=2, workdir=tmp / "cluster", var_dir=tmp / "var", env=NO_LIMITS
+    ) as running:
+        yield running
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -67,3 +98,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for reason in reasons:
             terminalreporter.write_line(f"  {reason}", red=True)
         terminalreporter.write_line("  .ci/run (as root) installs what they need.", red=True)
+        if in_ci():
+            terminalreporter.write_line("  CI=true: a skipped test fails the run.", bold=True)
+
+
+def in_ci() -> bool:
+    """Whether this is CI's run (CI=true), where every test must run."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true, fail a run that skipped a test: there a skip is a missing part."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped") if reporter is not None else None
+    if in_ci() and skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,4 +1,5 @@
-"""Real servers for the tests: daphne on a free loopback port, and an HTTP player."""
+"""Real servers for the tests: daphne or uvicorn on a free loopback port, an HTTP player,
+and what skips the tests whose servers are not installed."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from deploy.cluster import NO_LIMITS
+from deploy import serve
+from deploy.cluster import NO_LIMITS, missing_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_MISSING = "SKIPPED REDIS TESTS: no redis-server (apt-get install redis-server; .ci/run does)"
+CLUSTER_MISSING = f"SKIPPED CLUSTER TESTS: {'; '.join(missing_binaries())} (.ci/run installs them)"
+# For the tests that start a cluster of their own; the `cluster` and `redis` fixtures
+# (tests/conftest.py) skip by themselves.
+needs_cluster = pytest.mark.skipif(bool(missing_binaries()), reason=CLUSTER_MISSING)
 
 
 def free_port() -> int:
@@ -35,23 +43,17 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> Non
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-SERVERS = {
-    "daphne": ["-m", "daphne", "-e", "tcp:{port}:interface=127.0.0.1:backlog=4096",
-               "snake.asgi:application"],
-    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log",
-                "--lifespan", "off", "--timeout-graceful-shutdown", "2",
-                "snake.asgi:application"],
-}  # fmt: skip
+class Server:
+    """One ASGI server process (daphne unless told) serving snake.asgi on 127.0.0.1.
 
-
-class Daphne:
-    """One ASGI server process (daphne unless told) serving snake.asgi on 127.0.0.1."""
+    Started by deploy/serve.py's command(), as `make run` starts it.
+    """
 
     def __init__(
         self, workdir: Path, env: dict[str, str] | None = None, server: str = "daphne"
     ) -> None:
         self.workdir = workdir
-        self.argv = SERVERS[server]
+        self.kind = server
         self.env = {
             **os.environ,
             "SNAKE_VAR_DIR": str(workdir),
@@ -76,10 +78,9 @@ class Daphne:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.log = open(self.workdir / f"daphne-{self.port}.log", "ab")  # noqa: SIM115
-        argv = [arg.format(port=self.port) for arg in self.argv]
+        self.log = open(self.workdir / f"{self.kind}-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=ROOT, env=self.env, stdout=self.log,
+            serve.command(self.kind, self.port), cwd=ROOT, env=self.env, stdout=self.log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, self.proc)
@@ -95,7 +96,7 @@ class Daphne:
         self.log.close()
 
     def logs(self) -> str:
-        return (self.workdir / f"daphne-{self.port}.log").read_text(errors="replace")
+        return (self.workdir / f"{self.kind}-{self.port}.log").read_text(errors="replace")
 
 
 class Player:

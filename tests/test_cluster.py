@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,23 +15,11 @@ import psycopg
 import pytest
 
 from deploy.cluster import NO_LIMITS, ROOT, Cluster, free_port_block, port_open
-from tests.live import Player
+from tests.live import Player, needs_cluster
 from tests.sse import SSEClient
 
-missing = [name for name in ("redis-server", "pushpin") if shutil.which(name) is None]
-pytestmark = pytest.mark.skipif(
-    bool(missing),
-    reason=f"SKIPPED CLUSTER TESTS: no {' '.join(missing)} (apt-get install; .ci/run does)",
-)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    tmp = tmp_path_factory.mktemp("cluster")
-    with Cluster(
-        port=0, workers=2, workdir=tmp / "cluster", var_dir=tmp / "var", env=NO_LIMITS
-    ) as running:
-        yield running
+# The `cluster` fixture (tests/conftest.py) skips by itself; two tests here start their own.
+pytestmark = needs_cluster
 
 
 def viewers(url: str, slug: str, count: int) -> list[SSEClient]:

@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.live import Daphne, Player
+from tests.live import Player, Server
 from tests.sse import SSEClient
 
 
-def viewer(server: Daphne, slug: str) -> SSEClient:
+def viewer(server: Server, slug: str) -> SSEClient:
     client = SSEClient(server.url, f"/b/{slug}/events/")
     client.wait_for(lambda ps: len(ps) >= 1)  # subscribed: its first event has arrived
     return client
@@ -122,7 +122,7 @@ def test_bad_input_is_4xx_changes_nothing_and_publishes_nothing(server, player, 
 
 
 def test_the_position_survives_a_server_restart(tmp_path, slug) -> None:
-    daphne = Daphne(tmp_path)
+    daphne = Server(tmp_path)
     daphne.start()
     try:
         p = Player(daphne.url)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.core.management.utils import get_random_secret_key
 
-from tests.live import ROOT, Daphne
+from tests.live import ROOT, Server
 from tests.sse import SSEClient
 
 # Variables the settings read that this module sets itself: the caller's must not leak in.
@@ -128,18 +128,47 @@ def test_the_proxy_ssl_header_is_named_by_the_environment(tmp_path: Path) -> Non
     assert shown["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SNAKE_STEP", "five", "SNAKE_STEP='five' is not a whole number: set it to one, e.g. "
+         "SNAKE_STEP=5 (the default), or unset it"),
+        ("SNAKE_MAX_STREAMS_PER_IP", "1e3", "SNAKE_MAX_STREAMS_PER_IP='1e3' is not a whole"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL='localhost:6379' cannot be parsed (Redis URL "
+         "must specify one of the following schemes"),
+        ("DATABASE_URL", "postgress://h/db", "DATABASE_URL='postgress://h/db' cannot be parsed"),
+        ("SNAKE_LOG_LEVEL", "loud", "SNAKE_LOG_LEVEL='loud' is not a log level: set it to DEBUG"),
+    ],
+)  # fmt: skip
+def test_a_value_that_cannot_be_read_is_refused_naming_it(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    done = run(tmp_path, "manage.py", "check", **{name: value})
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {says}" in done.stderr
+    assert "or unset it" in done.stderr.splitlines()[-1]  # the fix, on the line that is read
+    # The library's own exception is not chained on: ours is the whole story.
+    assert "above exception" not in done.stderr
+
+
+def test_an_empty_database_url_means_the_default(tmp_path: Path) -> None:
+    # As every other variable: .env.example's `DATABASE_URL=` must not break the settings.
+    done = run(tmp_path, "manage.py", "check", DATABASE_URL="")
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
-def behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+def behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A production daphne as it runs behind a TLS-terminating proxy on this machine."""
     workdir = tmp_path_factory.mktemp("production")
     env = production(ALLOWED_HOSTS="127.0.0.1", SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
-    daphne = Daphne(workdir, env={**dict.fromkeys(OURS, ""), **env})
+    daphne = Server(workdir, env={**dict.fromkeys(OURS, ""), **env})
     daphne.start()
     yield daphne
     daphne.stop()
 
 
-def test_production_behind_a_tls_proxy_redirects_plain_http_only(behind_tls: Daphne) -> None:
+def test_production_behind_a_tls_proxy_redirects_plain_http_only(behind_tls: Server) -> None:
     url, https = f"{behind_tls.url}/b/tls/", {"X-Forwarded-Proto": "https"}
     plain = httpx.get(url)
     assert plain.status_code == 301
@@ -151,7 +180,7 @@ def test_production_behind_a_tls_proxy_redirects_plain_http_only(behind_tls: Dap
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
 
 
-def test_production_moves_and_the_stream_work_behind_a_tls_proxy(behind_tls: Daphne) -> None:
+def test_production_moves_and_the_stream_work_behind_a_tls_proxy(behind_tls: Server) -> None:
     # The stream is served outside Django's middleware and never redirected: the page asks for
     # it on its own origin, so it is HTTPS whenever the page is.
     viewer = SSEClient(behind_tls.url, "/b/tls-move/events/")

@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from snake.guards import streamcap
-from tests.live import Daphne
+from tests.live import Server
 from tests.sse import SSEClient
 
 
@@ -64,9 +64,9 @@ def test_the_refusal_says_how_many_and_when_to_retry() -> None:
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
-def capped(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Daphne]:
+def capped(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Server]:
     env = {"SNAKE_MAX_STREAMS_PER_IP": "2", "SNAKE_TRUSTED_PROXIES": "127.0.0.1"}
-    server = Daphne(tmp_path_factory.mktemp("capped"), env=env, server=request.param)
+    server = Server(tmp_path_factory.mktemp("capped"), env=env, server=request.param)
     server.start()
     yield server
     server.stop()

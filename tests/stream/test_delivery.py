@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.live import Daphne, Player, free_port
+from deploy.redis import Redis
+from tests.live import Player, Server, free_port
 from tests.sse import SSEClient
 
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="SKIPPED REDIS TESTS: no redis-server (apt-get install redis-server; .ci/run does)",
-)
-
 
 @pytest.fixture
-def redis(tmp_path: Path):
-    from deploy.redis import Redis
-
-    server = Redis(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def workers(tmp_path: Path, redis) -> Iterator[tuple[Daphne, Daphne]]:
-    """Two daphne workers sharing one SQLite board state and one Redis."""
-    env = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"}
-    a, b = Daphne(tmp_path, env), Daphne(tmp_path, env)
+def workers(tmp_path: Path, redis: Redis) -> Iterator[tuple[Server, Server]]:
+    """Two daphne workers sharing one SQLite board state and one Redis (tests/conftest.py's)."""
+    env = {"REDIS_URL": redis.url}
+    a, b = Server(tmp_path, env), Server(tmp_path, env)
     a.start()
     b.start()
     yield a, b
@@ -45,7 +30,6 @@ def opened(url: str, slug: str) -> SSEClient:
     return viewer
 
 
-@needs_redis
 def test_a_move_on_one_worker_reaches_viewers_on_both(workers, slug) -> None:
     a, b = workers
     on_a, on_b = opened(a.url, slug), opened(b.url, slug)
@@ -61,7 +45,6 @@ def test_a_move_on_one_worker_reaches_viewers_on_both(workers, slug) -> None:
             client.close()
 
 
-@needs_redis
 def test_redis_outage_loses_no_move_and_fan_out_resumes(workers, redis, slug) -> None:
     a, b = workers
     on_a = opened(a.url, slug)
@@ -91,7 +74,7 @@ def test_redis_outage_loses_no_move_and_fan_out_resumes(workers, redis, slug) ->
 
 def test_a_dead_grip_proxy_does_not_stop_moves_or_local_viewers(tmp_path, slug) -> None:
     # Nothing listens on the GRIP publish port: every publish to it fails.
-    worker = Daphne(tmp_path, {"GRIP_URL": f"http://127.0.0.1:{free_port()}"})
+    worker = Server(tmp_path, {"GRIP_URL": f"http://127.0.0.1:{free_port()}"})
     worker.start()
     try:
         viewer, player = opened(worker.url, slug), Player(worker.url)
