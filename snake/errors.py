@@ -1,26 +1,27 @@
 """Error answers: JSON `{"error"}` when JSON was asked for by name, else Django's own pages.
 
 Scripts that speak JSON to the move endpoint get JSON for every refusal, not only for the ones
-the views make: a CSRF failure, an unknown board URL, a bad request.
+the views make: a CSRF failure, an unknown board URL, a bad request. Both carry every security
+header: a bad Host is refused inside the middleware chain, before the one adding X-Frame-Options.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import csrf, defaults
 
-from snake.guards.refusal import wants_json
+from snake.guards import refusal
 
 View = Callable[..., HttpResponse]
 
 
 def _json_or(page: View, status: int, error: str) -> View:
     def view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if wants_json(request):
-            return JsonResponse({"error": error}, status=status)
-        return page(request, *args, **kwargs)
+        if refusal.wants_json(request):
+            return refusal.response(request, status, error)
+        return refusal.secured(page(request, *args, **kwargs))
 
     return view
 
@@ -35,8 +36,8 @@ server_error = _json_or(defaults.server_error.__wrapped__, 500, "server error")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    if wants_json(request):
+    if refusal.wants_json(request):
         error = f"CSRF check failed: {reason.rstrip('.')}. GET a page for the csrftoken "
         error += "cookie, then send it back in the X-CSRFToken header."
-        return JsonResponse({"error": error}, status=403)
-    return csrf.csrf_failure(request, reason)
+        return refusal.response(request, 403, error)
+    return refusal.secured(csrf.csrf_failure(request, reason))

@@ -71,15 +71,8 @@ def _slow_down(request: HttpRequest, wait: float) -> HttpResponse:
         f"Slow down: moves are limited to {settings.SNAKE_MOVES_PER_SECOND}/s per address "
         f"(bursts of {settings.SNAKE_MOVES_BURST}). Try again in {wait:.2f} s."
     )
-    if wants_json(request):
-        response = JsonResponse({"error": error, "retry_after": round(wait, 3)}, status=429)
-    elif request.htmx:
-        # The page's status note (response-targets swaps 4xx answers into #status).
-        response = render(request, "snake/_note.html", {"note": error}, status=429)
-    else:
-        response = HttpResponse(error, status=429, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = str(max(1, math.ceil(wait)))  # whole seconds, as HTTP wants
-    return response
+    retry = {"Retry-After": str(max(1, math.ceil(wait)))}  # whole seconds, as HTTP wants
+    return refusal(request, 429, error, retry, retry_after=round(wait, 3))
 
 
 @require_POST

@@ -36,3 +36,15 @@ def test_head_is_answered_wherever_get_is() -> None:
         head, get = client.head(url), client.get(url)
         assert head.status_code == get.status_code, url
         assert head.content == b""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["", "application/json"])
+def test_a_refusal_before_the_frame_middleware_still_carries_every_header(accept: str) -> None:
+    # A bad Host is refused in CommonMiddleware, outside XFrameOptionsMiddleware.
+    answer = Client(HTTP_HOST="evil.example").get("/b/e/", HTTP_ACCEPT=accept)
+    assert answer.status_code == 400
+    assert answer["X-Frame-Options"] == "DENY"
+    assert answer["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "Content-Security-Policy" in answer
+    assert answer["Content-Type"].startswith("application/json" if accept else "text/html")

@@ -12,12 +12,12 @@ Updated atomically, because a read-then-write bucket lets concurrent moves all r
 state and all pass: with Redis (REDIS_URL, RedisCache, one bucket for every worker) a Lua script
 reads and writes it in one step; with LocMemCache, which lives in this process, a process lock
 does. Any other cache backend is refused with ImproperlyConfigured. Redis being down lets moves
-through (logged once): the limit must not stop the game, as no delivery path stops another.
+through (logged once per outage, by snake.health): the limit must not stop the game, as no
+delivery path stops another.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
@@ -29,8 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 
 from snake.guards import clients
-
-logger = logging.getLogger(__name__)
+from snake.health import Health
 
 US = 1_000_000  # the bucket counts integer microseconds
 # KEYS[1] the bucket; ARGV now, interval, burst * interval (µs). Returns the µs to wait, or 0
@@ -44,7 +43,8 @@ return 0
 """
 
 _lock = threading.Lock()
-_redis_down = False
+# Not "Redis" alone: delivery's Health logs "Redis is down" too, and one outage is one line each.
+redis_health = Health("Redis for the move limit", "the limit is off: moves are let through")
 
 
 def enabled() -> bool:
@@ -89,18 +89,13 @@ def _take_local(cache: BaseCache, name: str, now: int, interval: int, tolerance:
 
 
 def _take_redis(cache: RedisCache, name: str, now: int, interval: int, tolerance: int) -> int:
-    global _redis_down
     key = cache.make_and_validate_key(name)
     # Django's cache API has no script call; its client class hands out redis-py clients.
     client = cache._cache.get_client(key, write=True)
     try:
         wait = int(client.eval(SCRIPT, 1, key, now, interval, tolerance))
     except RedisError as exc:
-        if not _redis_down:
-            logger.warning("move limit off while Redis fails (%s): moves are let through", exc)
-        _redis_down = True
+        redis_health.failed(exc)
         return 0
-    if _redis_down:
-        logger.warning("move limit on again: Redis answers")
-        _redis_down = False
+    redis_health.ok()
     return wait

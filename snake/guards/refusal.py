@@ -1,22 +1,28 @@
 """Refuse a request, one way per layer: a Django response, or raw ASGI messages.
 
-Every refusal answers JSON `{"error"}` when JSON was asked for by name, else plain text, and
-carries the same security headers as any page: Django's middleware adds them to the Django
-responses; `send_asgi` adds them itself for what runs in front of Django (the body cap and
-the stream consumer).
+Every refusal answers JSON `{"error"}` when JSON was asked for by name; else, in the Django
+layer, a note for the page's status area when htmx sent the request, and plain text otherwise.
+Every refusal carries the security headers of any page, set here from the settings Django's
+middleware reads: a refusal made by a middleware (the charset check, Django's host check) never
+passes the ones after it in MIDDLEWARE (X-Frame-Options' among them), and an ASGI refusal (the
+body cap, the stream consumer) passes none.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from asgiref.typing import ASGISendCallable
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from snake.guards import security
 
 TEXT = "text/plain; charset=utf-8"
+# The page's status area shows a 4xx answer (htmx response-targets); this note fades by itself.
+NOTE = "snake/_note.html"
 
 
 def asks_json(accept: str) -> bool:
@@ -28,6 +34,18 @@ def wants_json(request: HttpRequest) -> bool:
     return asks_json(request.headers.get("Accept", ""))
 
 
+def from_htmx(request: HttpRequest) -> bool:
+    # The header, not request.htmx: the charset check runs before django-htmx's middleware.
+    return request.headers.get("HX-Request") == "true"
+
+
+def secured(answer: HttpResponse) -> HttpResponse:
+    """Give `answer` every security header it lacks, as the middleware would have."""
+    for name, value in security.security_headers():
+        answer.headers.setdefault(name.decode(), value.decode())
+    return answer
+
+
 def response(
     request: HttpRequest,
     status: int,
@@ -35,15 +53,17 @@ def response(
     headers: Mapping[str, str] | None = None,
     **extra: object,
 ) -> HttpResponse:
-    """Answer a refused request: JSON `{"error", **extra}` when JSON was asked for, else text."""
+    """Answer a refused request: JSON `{"error", **extra}`, an htmx note, or plain text."""
     answer: HttpResponse
     if wants_json(request):
         answer = JsonResponse({"error": error, **extra}, status=status)
+    elif from_htmx(request):
+        answer = HttpResponse(render_to_string(NOTE, {"note": error}), status=status)
     else:
         answer = HttpResponse(error, status=status, content_type=TEXT)
     for name, value in (headers or {}).items():
         answer[name] = value
-    return answer
+    return secured(answer)
 
 
 def body_for(accept: str, error: str) -> tuple[bytes, bytes]:
@@ -55,12 +75,18 @@ def body_for(accept: str, error: str) -> tuple[bytes, bytes]:
 
 async def send_asgi(
     scope: Mapping[str, Any],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
+    send: ASGISendCallable,
     status: int,
     error: str,
     headers: Mapping[str, str] | None = None,
+    *,
+    more_body: bool = False,
 ) -> None:
-    """Send a whole refusal on an ASGI connection that Django's middleware never sees."""
+    """Send a refusal on an ASGI connection that Django's middleware never sees.
+
+    more_body: leave the response open; the caller ends it with an empty body message (the
+    body cap drains the request first, which the server allows only before the response ends).
+    """
     accept = b",".join(v for n, v in scope.get("headers", ()) if n == b"accept")
     content, kind = body_for(accept.decode("latin-1"), error)
     raw = [
@@ -69,5 +95,5 @@ async def send_asgi(
         *((n.lower().encode(), v.encode()) for n, v in (headers or {}).items()),
         *security.security_headers(),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": content})
+    await send({"type": "http.response.start", "status": status, "headers": raw, "trailers": False})
+    await send({"type": "http.response.body", "body": content, "more_body": more_body})

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 
 from snake.asgi import MOVE_PATH
-from snake.guards.bodylimit import MAX_MOVE_BODY, cap_move_bodies
+from snake.guards.bodylimit import MAX_DRAINED, MAX_MOVE_BODY, cap_move_bodies
+from snake.guards.security import security_headers
 from tests.live import Player
 
 
 def run(scope: dict, messages: list[dict]) -> tuple[list[dict], list[bytes] | None]:
     """Call the wrapper around an app that reads the whole body and answers 200.
 
-    Returns what was sent, and the body chunks the app read (None: the app was never called).
+    Returns what was sent, and the body chunks the app read (None: the app was never called);
+    `messages` keeps what nobody received.
     """
-    incoming = list(messages)
+    incoming = messages
     sent: list[dict] = []
     read: list[bytes] = []
     called = False
@@ -65,21 +70,57 @@ def test_a_body_within_the_cap_reaches_the_app_unchanged() -> None:
     assert b"".join(read) == b"direction=d"
 
 
-def test_a_declared_length_over_the_cap_is_413_before_reading() -> None:
-    sent, read = run(move_scope(MAX_MOVE_BODY + 1), [])  # receive() would fail the test
-    assert read is None
-    assert sent[0]["status"] == 413
+def ended(sent: list[dict]) -> bool:
+    """Whether the response was sent whole: a start, then bodies up to one without more_body."""
+    bodies = sent[1:]
+    return sent[0]["type"] == "http.response.start" and [
+        m.get("more_body", False) for m in bodies
+    ] == [True] * (len(bodies) - 1) + [False]
+
+
+def test_a_declared_length_over_the_cap_is_413_and_the_body_is_drained() -> None:
+    messages = body(b"x" * 2000, b"x" * 2000)
+    sent, read = run(move_scope(4000), messages)
+    assert read is None  # the app never ran
+    assert sent[0]["status"] == 413 and ended(sent)
     assert (b"connection", b"close") in sent[0]["headers"]
+    assert messages == []  # read and thrown away, so the client can read its answer
+    # The answer went out before the drain: a client waiting for "100 Continue" gets it.
+    assert sent[1]["body"].startswith(b"a move's body is at most")
+
+
+def test_a_declared_length_over_the_drain_limit_is_413_before_reading() -> None:
+    sent, read = run(move_scope(MAX_DRAINED + 1), [])  # receive() would fail the test
+    assert read is None
+    assert sent[0]["status"] == 413 and ended(sent)
 
 
 def test_a_body_without_length_is_413_once_it_passes_the_cap() -> None:
-    chunks = [b"x" * 600, b"x" * 600, b"never read"]
-    sent, read = run(move_scope(None, accept="application/json"), body(*chunks))
-    assert read is None
-    assert sent[0]["status"] == 413
+    messages = body(b"x" * 600, b"x" * 600, b"drained")
+    sent, read = run(move_scope(None, accept="application/json"), messages)
+    assert read is None and messages == []
+    assert sent[0]["status"] == 413 and ended(sent)
     assert json.loads(sent[1]["body"]) == {
         "error": f"a move's body is at most {MAX_MOVE_BODY} bytes"
     }
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+
+
+def test_the_drain_stops_past_its_limit_and_at_a_disconnect() -> None:
+    mib = b"x" * (1024 * 1024)
+    endless = [{"type": "http.request", "body": mib, "more_body": True} for _ in range(12)]
+    sent, _ = run(move_scope(None), endless)
+    assert ended(sent)
+    assert len(endless) == 12 - (MAX_DRAINED // len(mib) + 1)  # 8 MiB and the chunk past it
+    gone = [*body(b"x" * 2000, b"x")[:1], {"type": "http.disconnect"}, {"never": "read"}]
+    sent, _ = run(move_scope(None), gone)
+    assert ended(sent) and gone == [{"never": "read"}]
+
+
+def test_the_413_carries_every_security_header_of_a_page() -> None:
+    sent, _ = run(move_scope(MAX_DRAINED + 1), [])
+    assert set(security_headers()) <= set(sent[0]["headers"])
+    assert (b"content-type", b"text/plain; charset=utf-8") in sent[0]["headers"]
 
 
 def test_other_paths_are_not_touched() -> None:
@@ -109,3 +150,34 @@ def test_live_an_over_long_direction_in_a_small_body_stays_400(player: Player, s
     assert response.status_code == 400
     assert "direction must be one of" in response.json()["error"]
     assert player.move(slug, "d").json()["seq"] == 1
+
+
+def send_then_read(
+    url: str, path: str, body: bytes, **headers: str
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """POST `body` whole on a raw socket, as a client that reads only after sending does."""
+    parts = urlsplit(url)
+    head = {"Host": parts.netloc, "Content-Type": "application/x-www-form-urlencoded", **headers}
+    request = f"POST {path} HTTP/1.1\r\n"
+    request += "".join(f"{name}: {value}\r\n" for name, value in head.items()) + "\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+        sock.sendall(request.encode() + body)  # a reset here: the server closed unread
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer, answer.read()  # Content-Length's worth: a short read raises
+
+
+def test_live_a_client_that_sends_3_mb_before_reading_reads_the_413(server, slug) -> None:
+    big = b"direction=" + b"d" * (3 * 1024 * 1024)
+    step = 64 * 1024
+    pieces = (big[i : i + step] for i in range(0, len(big), step))
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    for body, framing in (
+        (big, {"Content-Length": str(len(big))}),
+        (chunked, {"Transfer-Encoding": "chunked"}),
+    ):
+        answer, content = send_then_read(server.url, f"/b/{slug}/move", body, **framing)
+        assert answer.status == 413, framing
+        assert content == f"a move's body is at most {MAX_MOVE_BODY} bytes\n".encode()
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert "Content-Security-Policy" in answer.headers

@@ -20,7 +20,7 @@ from django_eventstream.views import Listener, get_listener_manager
 from deploy.redis import Redis
 from snake import board, channel
 from snake.guards import ratelimit
-from tests.live import Daphne, Player, free_port
+from tests.live import Player, Server, free_port
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -107,18 +107,25 @@ def test_a_cache_it_cannot_update_atomically_is_refused_with_the_fix() -> None:
         ratelimit.take("198.51.100.1")
 
 
-def test_moves_go_through_while_redis_is_down() -> None:
+def test_moves_go_through_while_redis_is_down_logged_once_per_outage(redis_url: str) -> None:
     closed = redis_caches(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     seen = BufferingHandler(100)
-    log = logging.getLogger("snake.guards.ratelimit")  # "snake" does not propagate to caplog's root
+    log = logging.getLogger("snake.health")  # "snake" does not propagate to caplog's root
     log.addHandler(seen)
     try:
-        with override_settings(CACHES=closed, SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1):
-            assert set(spend("198.51.100.2", 3, time.time())) == {0.0}
+        with override_settings(SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1):
+            for _outage in range(2):
+                with override_settings(CACHES=closed):
+                    assert set(spend("198.51.100.2", 3, time.time())) == {0.0}
+                with override_settings(CACHES=redis_caches(redis_url)):
+                    assert spend("198.51.100.3", 3, time.time())[1:] != [0.0, 0.0]  # on again
     finally:
         log.removeHandler(seen)
     messages = [r.getMessage() for r in seen.buffer]
-    assert len(messages) == 1 and "Redis fails" in messages[0], messages  # once, not per move
+    down, back = "Redis for the move limit is down", "Redis for the move limit is back"
+    # Once as each outage starts and once as it ends, not per move.
+    assert [m.split(" (")[0] for m in messages] == [down, back, down, back], messages
+    assert "moves are let through" in messages[0]
 
 
 # The view: 429, Retry-After, and nothing moved or published.
@@ -164,7 +171,7 @@ def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slu
     with contextlib.ExitStack() as running:
         urls = []
         for name in ("one", "two"):
-            server = Daphne(tmp_path / name, env=env)
+            server = Server(tmp_path / name, env=env)
             server.start()
             running.callback(server.stop)
             urls.append(server.url)
@@ -178,9 +185,9 @@ def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slu
 
 
 @pytest.fixture(scope="module")
-def one_move_a_second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+def one_move_a_second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"SNAKE_MOVES_PER_SECOND": "1", "SNAKE_MOVES_BURST": "1"}
-    server = Daphne(tmp_path_factory.mktemp("limited"), env=env)
+    server = Server(tmp_path_factory.mktemp("limited"), env=env)
     server.start()
     yield server
     server.stop()
@@ -188,7 +195,7 @@ def one_move_a_second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daph
 
 @pytest.mark.browser
 def test_keys_faster_than_the_limit_show_a_note_that_fades(
-    browser, one_move_a_second: Daphne, slug: str
+    browser, one_move_a_second: Server, slug: str
 ) -> None:
     from playwright.sync_api import expect
 
