@@ -35,7 +35,9 @@ class SSEClient:
         self.headers = self.response.headers
         self.raw = bytearray()
         self.events: list[Event] = []
-        self.closed = False
+        self.closed = False  # the stream ended, cleanly or not
+        self.error: BaseException | None = None  # why it broke; None: the body ended in order
+        self._closing = False
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         if self.status == 200:
@@ -64,8 +66,14 @@ class SSEClient:
                         data.append(value)
                     elif field == "id":
                         event_id = value
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
+            # http.client takes a close between chunks for the end: only the last chunk is one.
+            if self.response.chunked and self.response.chunk_left is not None:
+                raise http.client.IncompleteRead(b"")
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # A reset, a cut chunk or bytes that do not decode: never mistaken for a clean end.
+            # Errors that our own close() causes are not the server's.
+            if not self._closing:
+                self.error = exc
         finally:
             with self._cond:
                 self.closed = True
@@ -75,6 +83,18 @@ class SSEClient:
         with self._cond:
             return [e.position for e in self.events if e.type == "position"]
 
+    @property
+    def ended_cleanly(self) -> bool:
+        """Whether the stream ended as HTTP ends a body (its last chunk), nothing broken."""
+        with self._cond:
+            return self.closed and self.error is None
+
+    @property
+    def reset(self) -> bool:
+        """Whether the peer reset the connection (an orderly close is a FIN, even mid-body)."""
+        with self._cond:
+            return isinstance(self.error, ConnectionResetError)
+
     def wait_for(self, predicate, timeout: float = 15) -> list[dict[str, int]]:
         """Wait until predicate(positions so far) holds; return the positions."""
         deadline = time.monotonic() + timeout
@@ -83,9 +103,13 @@ class SSEClient:
                 found = [e.position for e in self.events if e.type == "position"]
                 if predicate(found):
                     return found
+                if self.error is not None:
+                    raise AssertionError(f"SSE stream broke: {self.error!r}; got {found}")
+                if self.closed:
+                    raise AssertionError(f"SSE stream ended (EOF) first; got {found}")
                 left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    raise AssertionError(f"SSE wait timed out or stream closed; got {found}")
+                if left <= 0:
+                    raise AssertionError(f"SSE wait timed out after {timeout} s; got {found}")
                 self._cond.wait(left)
 
     def wait_seq(self, seq: int, timeout: float = 15) -> dict[str, int]:
@@ -93,6 +117,7 @@ class SSEClient:
 
     def close(self) -> None:
         # Shut the socket down and let the reader see the end before the connection goes.
+        self._closing = True
         if self.conn.sock is not None:
             with contextlib.suppress(OSError):
                 self.conn.sock.shutdown(socket.SHUT_RDWR)

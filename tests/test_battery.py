@@ -473,6 +473,7 @@ class Request:
     csrf: str  # "none", "header", "field", "wrong", "cookie-only"
     trusted_proxies: bool = False  # through the test client only (ASGI's chain is built once)
     chunked: bool = False  # through ASGI only: the body in two messages, no Content-Length
+    clean: bool = False  # a well-formed move with a valid token: it must be accepted
 
     def asked_json(self) -> bool:
         return "application/json" in self.headers.get("Accept", "")
@@ -715,6 +716,7 @@ def move_requests(draw: st.DrawFn, chunked: bool = False) -> tuple[Request, Seed
             headers=draw(header_sets(json_weight=3, clean=True)),
             csrf=draw(st.sampled_from(["header", "field"])),
             trusted_proxies=draw(st.booleans()),
+            clean=True,
         )
     return request, draw(seeds)
 
@@ -730,7 +732,7 @@ MOVE_TEMPLATES = (
 
 def _move(method: str = "POST", **headers: str) -> Request:
     body = Body("form", b"direction=D", "application/x-www-form-urlencoded", "D")
-    return Request(method, "/b/edge/move", body, headers, "header")
+    return Request(method, "/b/edge/move", body, headers, "header", clean=method == "POST")
 
 
 def check_move(
@@ -746,6 +748,11 @@ def check_move(
         answer = transport(request, limits)
     after = snapshot()
     check_answer(answer, request.asked_json())
+    if request.clean:
+        # Else a CSRF check that refuses every move would leave all that follows vacuous.
+        slowed = answer.status == 429 and limits["SNAKE_MOVES_PER_SECOND"] > 0
+        refused = f"a clean move was refused: {answer.status} {answer.body[:300]!r}"
+        assert is_accepted(answer.status) or slowed, refused
     ours = board.ALLOWED.encode() in answer.body or answer.status in (413, 429)
     if request.asked_json() and ours:
         # A move's own refusals (bad direction, body cap, rate limit) answer JSON when JSON

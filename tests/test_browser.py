@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.browser import needs_chromium
@@ -14,6 +16,20 @@ def open_board(browser, url: str, **context_options):
     page = browser.new_context(**context_options).new_page()
     page.goto(url)
     return page
+
+
+def is_move(response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/move")
+
+
+def by_htmx(page, act: Callable[[], object]) -> None:
+    """Do `act` and check that it posted one move by htmx, answered 204 (no page load)."""
+    # The URL alone cannot tell: a plain form post's 303 comes back to the same URL.
+    with page.expect_response(is_move) as answer:
+        act()
+    response = answer.value
+    assert response.request.headers.get("hx-request") == "true", response.request.headers
+    assert response.status == 204, f"the move answered {response.status}: not htmx's 204"
 
 
 def logo_at(page, x: int, y: int, seq: int) -> None:
@@ -29,12 +45,12 @@ def test_a_key_in_one_browser_moves_the_logo_in_another(browser, server, slug) -
     url = f"{server.url}/b/{slug}/"
     one, two = open_board(browser, url), open_board(browser, url)
     logo_at(two, 500, 150, 0)
-    one.keyboard.press("d")
+    by_htmx(one, lambda: one.keyboard.press("d"))
     logo_at(two, 505, 150, 1)
     logo_at(one, 505, 150, 1)
-    one.keyboard.press("ArrowUp")
+    by_htmx(one, lambda: one.keyboard.press("ArrowUp"))
     logo_at(two, 505, 145, 2)
-    two.keyboard.press("S")  # upper case too, and from the other browser
+    by_htmx(two, lambda: two.keyboard.press("S"))  # upper case too, and from the other browser
     logo_at(one, 505, 150, 3)
     # The move is animated: the logo's box slides through the positions in between.
     assert "left" in two.eval_on_selector("#logo", "e => getComputedStyle(e).transitionProperty")
@@ -48,7 +64,7 @@ def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug
     page.locator("#go-slug").blur()
     for chord in ("Control+d", "Alt+d", "Meta+d"):
         page.keyboard.press(chord)
-    page.keyboard.press("s")  # the only move that counts
+    by_htmx(page, lambda: page.keyboard.press("s"))  # the only move that counts
     logo_at(watcher, 500, 155, 1)
     logo_at(page, 500, 155, 1)
 
@@ -56,8 +72,12 @@ def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug
 def test_buttons_work_with_javascript_off(browser, server, slug) -> None:
     url = f"{server.url}/b/{slug}/"
     page = open_board(browser, url, java_script_enabled=False)
-    page.get_by_role("button", name="→ D").click()
-    page.wait_for_url(url)
+    # A plain form post: answered 303 back to the board, which loads again.
+    with page.expect_response(is_move) as answer, page.expect_event("load"):
+        page.get_by_role("button", name="→ D").click()
+    assert answer.value.status == 303
+    assert "hx-request" not in answer.value.request.headers
+    assert page.url == url
     logo_at(page, 505, 150, 1)
     page.get_by_role("button", name="↑ W").click()
     logo_at(page, 505, 145, 2)
@@ -66,9 +86,9 @@ def test_buttons_work_with_javascript_off(browser, server, slug) -> None:
 def test_buttons_with_javascript_on_reach_other_viewers(browser, server, slug) -> None:
     url = f"{server.url}/b/{slug}/"
     page, watcher = open_board(browser, url), open_board(browser, url)
-    page.get_by_role("button", name="← A").click()
+    by_htmx(page, page.get_by_role("button", name="← A").click)
     logo_at(watcher, 495, 150, 1)
-    assert page.url == url  # htmx posted it: no page load
+    logo_at(page, 495, 150, 1)
 
 
 def test_go_to_board_form_opens_a_room(browser, server, slug) -> None:

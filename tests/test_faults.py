@@ -158,6 +158,8 @@ def test_sigterm_ends_open_streams_cleanly_and_the_next_process_serves_the_state
         for viewer in viewers:
             viewer._reader.join(5)
             assert viewer.closed, "the stream hung after the server exited"
+            # A FIN, not a reset (neither server sends the body's last chunk on SIGTERM).
+            assert not viewer.reset, viewer.error
             # It ended between events: the last one arrived whole.
             assert bytes(viewer.raw).endswith(b"\n\n")
         # An orderly close (FIN), not a reset: the client reads to the end.
