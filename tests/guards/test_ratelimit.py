@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,23 +29,13 @@ def redis_caches(url: str) -> dict:
     return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("SKIPPED REDIS TESTS: no redis-server (apt-get install redis-server; .ci/run)")
-    server = Redis(free_port(), tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.url
-    server.stop()
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def address(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run with the bucket in LocMem, then in a real Redis; yield an address not used before."""
     if request.param == "locmem":
         config = LOCMEM
     else:
-        config = redis_caches(request.getfixturevalue("redis_url"))
+        config = redis_caches(request.getfixturevalue("redis").url)
     with override_settings(CACHES=config):
         yield f"2001:db8:{next(_fresh):x}::1"
 
@@ -107,7 +96,7 @@ def test_a_cache_it_cannot_update_atomically_is_refused_with_the_fix() -> None:
         ratelimit.take("198.51.100.1")
 
 
-def test_moves_go_through_while_redis_is_down_logged_once_per_outage(redis_url: str) -> None:
+def test_moves_go_through_while_redis_is_down_logged_once_per_outage(redis: Redis) -> None:
     closed = redis_caches(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     seen = BufferingHandler(100)
     log = logging.getLogger("snake.health")  # "snake" does not propagate to caplog's root
@@ -117,7 +106,7 @@ def test_moves_go_through_while_redis_is_down_logged_once_per_outage(redis_url: 
             for _outage in range(2):
                 with override_settings(CACHES=closed):
                     assert set(spend("198.51.100.2", 3, time.time())) == {0.0}
-                with override_settings(CACHES=redis_caches(redis_url)):
+                with override_settings(CACHES=redis_caches(redis.url)):
                     assert spend("198.51.100.3", 3, time.time())[1:] != [0.0, 0.0]  # on again
     finally:
         log.removeHandler(seen)
@@ -166,8 +155,8 @@ def test_a_move_over_the_limit_is_429_and_changes_nothing(
     assert len(listener.channel_items.get(channel.name("slow"), [])) == 1
 
 
-def test_two_servers_on_one_redis_share_the_bucket(redis_url: str, tmp_path, slug: str) -> None:
-    env = {"REDIS_URL": redis_url, "SNAKE_MOVES_PER_SECOND": "1", "SNAKE_MOVES_BURST": "1"}
+def test_two_servers_on_one_redis_share_the_bucket(redis: Redis, tmp_path, slug: str) -> None:
+    env = {"REDIS_URL": redis.url, "SNAKE_MOVES_PER_SECOND": "1", "SNAKE_MOVES_BURST": "1"}
     with contextlib.ExitStack() as running:
         urls = []
         for name in ("one", "two"):
