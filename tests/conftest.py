@@ -4,14 +4,16 @@ import itertools
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django_eventstream.views import get_listener_manager
 
 from deploy.cluster import NO_LIMITS, Cluster, missing_binaries
 from deploy.redis import Redis
 from tests.browser import launched
+from tests.listeners import Recording
 from tests.live import CLUSTER_MISSING, REDIS_MISSING, Player, Server, free_port
 
 _slugs = itertools.count()
@@ -61,6 +63,22 @@ def player(server: Server) -> Iterator[Player]:
     p = Player(server.url)
     yield p
     p.close()
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[[str], Recording]]:
+    """Register a recording listener on a channel, as a stream would; all gone after the test."""
+    made: list[Recording] = []
+
+    def on(channel: str) -> Recording:
+        made.append(Recording())
+        made[-1].channels = {channel}
+        get_listener_manager().add_listener(made[-1])
+        return made[-1]
+
+    yield on
+    for listener in made:
+        get_listener_manager().remove_listener(listener)
 
 
 @pytest.fixture

@@ -1,30 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.db import transaction
-from django_eventstream.views import Listener, get_listener_manager
 
 from snake import board, channel
+from tests.listeners import Recording
 
 
 @pytest.fixture
-def listener() -> Listener:
+def listener(listen: Callable[[str], Recording]) -> Recording:
     """A django-eventstream listener on board "ev", as a stream would register it."""
-
-    class Recording(Listener):
-        def wake_threadsafe(self) -> None:  # no loop here: the queue is what we read
-            pass
-
-    recording = Recording()
-    recording.channels = {channel.name("ev")}
-    get_listener_manager().add_listener(recording)
-    yield recording
-    get_listener_manager().remove_listener(recording)
+    return listen(channel.name("ev"))
 
 
-def queued(listener: Listener) -> list[tuple[str, int, str]]:
-    """What was queued for the channel: (event name, version, fragment) each."""
-    return [(e.type, e.id, e.data) for e in listener.channel_items.get(channel.name("ev"), [])]
+def queued(listener: Recording) -> list[tuple[str, int, str]]:
+    """What was queued for the channel since the last look."""
+    return listener.queued(channel.name("ev"))
 
 
 def test_fragment_is_the_logo_with_position_and_seq() -> None:
@@ -45,7 +38,7 @@ def test_the_snapshot_is_the_position_event_versioned_by_seq() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_publish_sends_after_commit(listener: Listener) -> None:
+def test_publish_sends_after_commit(listener: Recording) -> None:
     with transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
         channel.publish("ev")
@@ -54,7 +47,7 @@ def test_publish_sends_after_commit(listener: Listener) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_publish_in_a_rolled_back_transaction_sends_nothing(listener: Listener) -> None:
+def test_publish_in_a_rolled_back_transaction_sends_nothing(listener: Recording) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
         channel.publish("ev")
@@ -64,7 +57,7 @@ def test_publish_in_a_rolled_back_transaction_sends_nothing(listener: Listener) 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_publishes_leave_in_seq_order_and_never_repeat(listener: Listener) -> None:
+def test_publishes_leave_in_seq_order_and_never_repeat(listener: Recording) -> None:
     # Two moves commit before either publish runs (as with concurrent requests): the first
     # publish carries the newest state, the second finds nothing newer and sends nothing.
     with transaction.atomic():
@@ -75,4 +68,4 @@ def test_publishes_leave_in_seq_order_and_never_repeat(listener: Listener) -> No
     end = board.Position("ev", 510, 150, 2)
     assert queued(listener) == [("position", 2, channel.render_logo(end))]
     channel.publish("ev")
-    assert len(queued(listener)) == 1
+    assert queued(listener) == []  # nothing newer: nothing more sent

@@ -7,18 +7,18 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from logging.handlers import BufferingHandler
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
-from django_eventstream.views import Listener, get_listener_manager
 
 from deploy.redis import Redis
 from snake import board, channel
 from snake.guards import ratelimit
+from tests.listeners import Recording
 from tests.live import Player, Server, free_port
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -121,22 +121,14 @@ def test_moves_go_through_while_redis_is_down_logged_once_per_outage(redis: Redi
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    class Recording(Listener):
-        def wake_threadsafe(self) -> None:
-            pass
-
-    recording = Recording()
-    recording.channels = {channel.name("slow")}
-    get_listener_manager().add_listener(recording)
-    yield recording
-    get_listener_manager().remove_listener(recording)
+def listener(listen: Callable[[str], Recording]) -> Recording:
+    return listen(channel.name("slow"))
 
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1)
 def test_a_move_over_the_limit_is_429_and_changes_nothing(
-    client: Client, listener: Listener
+    client: Client, listener: Recording
 ) -> None:
     assert client.post("/b/slow/move", {"direction": "d"}, **JSON).json()["seq"] == 1
     as_json = client.post("/b/slow/move", {"direction": "d"}, **JSON)
@@ -152,7 +144,7 @@ def test_a_move_over_the_limit_is_429_and_changes_nothing(
     bad = client.post("/b/slow/move", {"direction": "nope"})  # bad requests spend it too
     assert bad.status_code == 429
     assert board.current("slow").seq == 1
-    assert len(listener.channel_items.get(channel.name("slow"), [])) == 1
+    assert len(listener.queued(channel.name("slow"))) == 1
 
 
 def test_two_servers_on_one_redis_share_the_bucket(redis: Redis, tmp_path, slug: str) -> None:
