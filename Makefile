@@ -52,9 +52,13 @@ SOAK_SECONDS ?= 600
 soak: $(STAMP)
 	SOAK_SECONDS='$(SOAK_SECONDS)' SERVER='$(SERVER)' $(BIN)/python -m bench.soak
 
+# ruff, the layering (import-linter's contracts), mypy --strict over snake/ (both configured in
+# pyproject.toml), then the tests.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 fmt: $(STAMP)
@@ -62,4 +66,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -17,14 +17,16 @@ refuse_bad_settings()
 
 # Imported once Django is set up.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import re_path  # noqa: E402
 
 from snake import board, channel  # noqa: E402
 from snake.guards.bodylimit import cap_move_bodies  # noqa: E402
-from snake.stream.routing import stream_path  # noqa: E402
+from snake.stream.routing import asgi_path, stream_path  # noqa: E402
 
 MOVE_PATH = re.compile(rf"/b/{board.SLUG_PATTERN}/move")
-django_app = cap_move_bodies(django_asgi_app, MOVE_PATH)
+django_app = cap_move_bodies(
+    django_asgi_app,  # type: ignore[arg-type]  # django-stubs: its scope is a dict, not a Scope
+    MOVE_PATH,
+)
 
 application = ProtocolTypeRouter(
     {
@@ -35,7 +37,7 @@ application = ProtocolTypeRouter(
                     channel.name("{slug}"),  # the channel, as a format string over the URL
                     django_app,
                 ),
-                re_path(r"", django_app),
+                asgi_path(r"", django_app),
             ]
         )
     }

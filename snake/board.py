@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Func
 from django.db.models.functions import Greatest, Least
 
 from snake.models import Board
@@ -103,6 +103,7 @@ def _apply(slug: str, step: Step) -> bool:
     # One UPDATE whose WHERE clause is the wall check: the database serialises concurrent
     # moves, so none is lost and a move that would change nothing matches no row.
     axis, size = step.axis, settings.SNAKE_STEP
+    target: Func
     if step.sign > 0:
         rows = Board.objects.filter(slug=slug, **{f"{axis}__lt": limits()[axis]})
         target = Least(F(axis) + size, limits()[axis])

@@ -7,6 +7,7 @@ header: a bad Host is refused inside the middleware chain, before the one adding
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -29,10 +30,10 @@ def _json_or(page: View, status: int, error: str) -> View:
 # Django's views without their @requires_csrf_token: it re-runs the CSRF check, which reads
 # request.POST again; when reading it is what failed (a form body with "charset=utf8" raises
 # BadRequest), the 400 view raised too and the client got a 500.
-bad_request = _json_or(defaults.bad_request.__wrapped__, 400, "bad request")
-permission_denied = _json_or(defaults.permission_denied.__wrapped__, 403, "forbidden")
-page_not_found = _json_or(defaults.page_not_found.__wrapped__, 404, "not found")
-server_error = _json_or(defaults.server_error.__wrapped__, 500, "server error")
+bad_request = _json_or(inspect.unwrap(defaults.bad_request), 400, "bad request")
+permission_denied = _json_or(inspect.unwrap(defaults.permission_denied), 403, "forbidden")
+page_not_found = _json_or(inspect.unwrap(defaults.page_not_found), 404, "not found")
+server_error = _json_or(inspect.unwrap(defaults.server_error), 500, "server error")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -8,12 +8,14 @@ from django.conf import settings
 from django.http import (
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
     JsonResponse,
 )
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.middleware import HtmxDetails
 
 from snake import board, channel
 from snake.guards import ratelimit
@@ -32,6 +34,12 @@ CONTROLS = [
 
 class HttpResponseSeeOther(HttpResponseRedirect):
     status_code = 303
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it."""
+
+    htmx: HtmxDetails
 
 
 def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -> HttpResponse:
@@ -76,7 +84,7 @@ def _slow_down(request: HttpRequest, wait: float) -> HttpResponse:
 
 
 @require_POST
-def move(request: HttpRequest, slug: str) -> HttpResponse:
+def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     # Before anything else, so that bad requests spend the bucket too.
     wait = ratelimit.take(request.META.get("REMOTE_ADDR", ""))
     if wait:
@@ -101,6 +109,6 @@ def state(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_safe
-def stream(request: HttpRequest, slug: str) -> HttpResponse:
+def stream(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Serve the board's stream to the GRIP proxy; snake.stream.routing sends the rest elsewhere."""
     return responses.serve(request, channel.name(slug))

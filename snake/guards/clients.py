@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import Any
 
+from asgiref.typing import HTTPScope
 from django.conf import settings
 
 from snake.guards import proxies
@@ -25,7 +25,7 @@ def _trusted(values: tuple[str, ...]) -> list[proxies.Network]:
     return proxies.parse_networks(list(values))
 
 
-def scope_address(scope: dict[str, Any]) -> str:
+def scope_address(scope: HTTPScope) -> str:
     """Return the client's address for an ASGI scope, as the middleware sets REMOTE_ADDR."""
     client = scope.get("client")
     remote = client[0] if client else ""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Network, IPv6Network
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 Network = IPv4Network | IPv6Network
+# The rest of the chain: a response, or (under ASGI) an awaitable of one.
+Response = HttpResponseBase | Awaitable[HttpResponseBase]
 
 
 def parse_networks(values: list[str]) -> list[Network]:
@@ -51,7 +53,7 @@ class ForwardedForMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Response]) -> None:
         self.get_response = get_response
         self.trusted = parse_networks(settings.SNAKE_TRUSTED_PROXIES)
         if iscoroutinefunction(get_response):
@@ -65,12 +67,8 @@ class ForwardedForMiddleware:
                 self.trusted,
             )
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def __call__(self, request: HttpRequest) -> Response:
+        # Under ASGI get_response is a coroutine function (self is marked as one too): its
+        # coroutine is returned as is, for Django to await.
         self._rewrite(request)
         return self.get_response(request)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        self._rewrite(request)
-        return await self.get_response(request)

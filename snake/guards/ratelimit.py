@@ -24,7 +24,7 @@ import time
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 
@@ -81,7 +81,8 @@ def _take_local(cache: BaseCache, name: str, now: int, interval: int, tolerance:
     # LocMemCache is this process's memory and only this function writes these keys: the lock
     # makes the read and the write one step.
     with _lock:
-        full_at = max(cache.get(name, 0), now) + interval
+        stored: int = cache.get(name, 0)
+        full_at = max(stored, now) + interval
         if full_at - now > tolerance:
             return full_at - now - tolerance
         cache.set(name, full_at, timeout=(full_at - now) / US)  # a full bucket is no entry
@@ -91,7 +92,8 @@ def _take_local(cache: BaseCache, name: str, now: int, interval: int, tolerance:
 def _take_redis(cache: RedisCache, name: str, now: int, interval: int, tolerance: int) -> int:
     key = cache.make_and_validate_key(name)
     # Django's cache API has no script call; its client class hands out redis-py clients.
-    client = cache._cache.get_client(key, write=True)
+    backend: RedisCacheClient = cache._cache  # type: ignore[attr-defined]  # private, so unstubbed
+    client = backend.get_client(key, write=True)
     try:
         wait = int(client.eval(SCRIPT, 1, key, now, interval, tolerance))
     except RedisError as exc:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
-from asgiref.typing import ASGISendCallable
+from asgiref.typing import ASGISendCallable, HTTPScope
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -74,7 +73,7 @@ def body_for(accept: str, error: str) -> tuple[bytes, bytes]:
 
 
 async def send_asgi(
-    scope: Mapping[str, Any],
+    scope: HTTPScope,
     send: ASGISendCallable,
     status: int,
     error: str,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import Counter
-from typing import Any
 
+from asgiref.typing import HTTPScope
 from django.conf import settings
 
 from snake.guards import clients
@@ -46,7 +46,7 @@ class Slot:
                 del _open[self.key]  # no entry left behind per address ever seen
 
 
-def acquire(scope: dict[str, Any], owner: object | None = None) -> Slot | None:
+def acquire(scope: HTTPScope, owner: object | None = None) -> Slot | None:
     """Count one more stream for the scope's client; None when it already has the maximum.
 
     owner: the stream's consumer; should it end without a disconnect (an error while

@@ -7,8 +7,9 @@ check) and counts the stream against the client's cap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
+from asgiref.typing import HTTPRequestEvent, HTTPScope
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -19,15 +20,27 @@ from snake.stream.flow import flow_for
 from snake.stream.viewer import Viewer
 
 
-def _host_allowed(scope: dict[str, Any]) -> bool:
+class URLRoute(TypedDict):
+    args: tuple[str, ...]
+    kwargs: dict[str, str]
+
+
+class RoutedScope(HTTPScope):
+    """An HTTP scope as channels' URLRouter passes it on: with the URL's groups."""
+
+    url_route: URLRoute
+
+
+def _host_allowed(scope: HTTPScope) -> bool:
     host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
-class StreamConsumer(AsyncHttpConsumer):  # type: ignore[misc]  # channels has no types
+class StreamConsumer(AsyncHttpConsumer):
     """Stream one channel; `channel` is a format string over the URL's kwargs ("board-{slug}")."""
 
+    scope: RoutedScope
     slot: streamcap.Slot | None = None
     viewer: Viewer | None = None
 
@@ -35,7 +48,7 @@ class StreamConsumer(AsyncHttpConsumer):  # type: ignore[misc]  # channels has n
         super().__init__(*args, **kwargs)
         self.channel_template = channel
 
-    async def http_request(self, message: dict[str, Any]) -> None:
+    async def http_request(self, message: HTTPRequestEvent) -> None:
         if self.scope["method"] != "GET":
             await self._refuse(405, "method not allowed: GET the stream", {"Allow": "GET"})
         elif not _host_allowed(self.scope):

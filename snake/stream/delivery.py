@@ -32,7 +32,7 @@ grip_health = Health("GRIP proxy", "viewers held by the proxy miss moves until i
 
 
 def _local(channel: str, name: str, version: int, fragment: str) -> None:
-    event = Event(channel, name, fragment, id=version)  # type: ignore[arg-type]  # data is str
+    event = Event(channel, name, fragment, id=version)
     get_listener_manager().add_to_queues(channel, event)
 
 

@@ -10,9 +10,10 @@ knows which server runs us; on another server a stream simply never sees a pause
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Any
 
+from asgiref.typing import ASGISendCallable
 from daphne.http_protocol import WebRequest
 
 
@@ -56,7 +57,7 @@ class DaphneFlow(Flow):
 class AsyncioFlow(Flow):
     """uvicorn: its send already waits while the client is full; only dropping needs the socket."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
         super().__init__()
         self.transport = transport
 
@@ -64,7 +65,7 @@ class AsyncioFlow(Flow):
         self.transport.abort()
 
 
-def flow_for(send: Callable) -> Flow:
+def flow_for(send: ASGISendCallable) -> Flow:
     """Return the flow control behind an ASGI `send` callable."""
     # daphne passes functools.partial(server.handle_reply, request); uvicorn a bound method
     # of its request cycle, which holds the asyncio transport.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from asgiref.typing import Scope
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_eventstream.utils import add_default_headers
@@ -29,9 +30,10 @@ def verified(signature: str | None) -> bool:
     return False
 
 
-def scope_verified(scope: dict[str, object]) -> bool:
-    headers = scope.get("headers", ())
-    sig = next((v for n, v in headers if n == b"grip-sig"), None)  # type: ignore[attr-defined]
+def scope_verified(scope: Scope) -> bool:
+    if scope["type"] != "http":
+        return False  # the proxy holds HTTP streams only
+    sig = next((v for n, v in scope.get("headers", ()) if n == b"grip-sig"), None)
     return verified(sig.decode("latin-1") if sig is not None else None)
 
 

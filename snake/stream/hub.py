@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from asgiref.typing import HTTPResponseBodyEvent
 from django import db
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
@@ -21,7 +22,7 @@ from snake.stream import registry, sse
 from snake.stream.flow import Flow
 from snake.stream.registry import State
 from snake.stream.tally import Tally
-from snake.stream.viewer import Message, Send, Viewer, body
+from snake.stream.viewer import Send, Viewer, body
 
 PACE_MAX = 0.05  # seconds a channel rests after a fan-out at most
 logger = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ async def stream(channel: str) -> AsyncIterator[bytes]:
     """Yield the stream's bytes: the opening and current state, then newer events only."""
     # A one-slot queue is the send: while the reader has not taken a message, the viewer
     # holds the newest of each name, as it would on a full socket.
-    queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
+    queue: asyncio.Queue[HTTPResponseBodyEvent] = asyncio.Queue(maxsize=1)
     # Join before reading the state, so that no event can fall between the two.
     room, viewer = join(channel, queue.put)
     try:

@@ -7,16 +7,17 @@ stream itself, under the same stream cap as the consumer's.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django_eventstream.utils import add_default_headers
 
 from snake.guards import refusal, streamcap
 from snake.stream import grip, hub
 
 
-def serve(request: HttpRequest, channel: str) -> HttpResponse:
+def serve(request: HttpRequest, channel: str) -> HttpResponseBase:
     """Answer a stream request: the GRIP hold when the proxy signed it, else the stream."""
     if grip.verified(request.headers.get("Grip-Sig")):
         return grip.hold(request, channel)
@@ -24,6 +25,9 @@ def serve(request: HttpRequest, channel: str) -> HttpResponse:
     if slot is None:
         return refusal.response(request, 429, streamcap.too_many(), streamcap.retry_headers())
     response = StreamingHttpResponse(_released(hub.stream(channel), slot))
+    # A client may never iterate the body (Django's test client reading headers only): the
+    # slot then goes with the response, as the consumer's goes with the consumer.
+    weakref.finalize(response, slot.release)
     response["Content-Type"] = "text/event-stream"
     add_default_headers(response, request=request)
     return response

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.urls import URLPattern, re_path
+from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
+from django.urls import re_path
 
 from snake.stream import grip
 from snake.stream.consumers import StreamConsumer
 
-ASGIApp = Callable[[dict[str, Any], Callable[..., Any], Callable[..., Any]], Awaitable[None]]
+if TYPE_CHECKING:
+    from channels.routing import _ExtendedURLPattern
 
 
-def stream_path(pattern: str, channel: str, django_app: ASGIApp) -> URLPattern:
+def asgi_path(pattern: str, app: ASGI3Application) -> _ExtendedURLPattern:
+    """Route `pattern` to an ASGI app, for channels' URLRouter."""
+    # django-stubs types re_path's view as a Django view only; channels routes ASGI apps with it.
+    return re_path(pattern, app)  # type: ignore[arg-type, return-value]  # django-stubs: views only
+
+
+def stream_path(pattern: str, channel: str, django_app: ASGI3Application) -> _ExtendedURLPattern:
     """Serve `pattern` as the stream of `channel` (a format string over the pattern's groups).
 
     A request whose Grip-Sig verifies goes to `django_app`, whose view answers the proxy with a
@@ -21,10 +28,8 @@ def stream_path(pattern: str, channel: str, django_app: ASGIApp) -> URLPattern:
     """
     consumer = StreamConsumer.as_asgi(channel=channel)
 
-    async def route(
-        scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
-    ) -> None:
+    async def route(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         app = django_app if grip.scope_verified(scope) else consumer
         await app(scope, receive, send)
 
-    return re_path(pattern, route)
+    return asgi_path(pattern, route)

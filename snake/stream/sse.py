@@ -15,7 +15,8 @@ KEEPALIVE = "event: keep-alive\ndata:\n\n"
 
 def encode(name: str, fragment: str) -> str:
     """Frame one event; a multi-line fragment becomes several `data:` lines."""
-    return sse_encode_event(name, fragment)
+    framed: str = sse_encode_event(name, fragment)
+    return framed
 
 
 def opening(state: State) -> str:

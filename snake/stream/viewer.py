@@ -14,22 +14,34 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
+from asgiref.typing import HTTPResponseBodyEvent
 from django.conf import settings
 
 from snake.stream import sse
 from snake.stream.flow import Flow
 from snake.stream.registry import State
 
-Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
+# A viewer writes body messages only: any ASGI send is one, and so is a queue's put (hub.stream).
+Send = Callable[[HTTPResponseBodyEvent], Awaitable[None]]
 logger = logging.getLogger(__name__)
 
 
-def body(chunk: bytes) -> Message:
+def body(chunk: bytes) -> HTTPResponseBodyEvent:
     return {"type": "http.response.body", "body": chunk, "more_body": True}
 
 
 KEEPALIVE = body(sse.KEEPALIVE.encode())
+
+
+# Above start(): mypy sees it as awaitable only where it has already read the decorator.
+@types.coroutine
+def _finish(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+    try:
+        yield awaited  # the task waits on what coro was waiting on, then resumes coro
+    except BaseException:
+        coro.close()
+        raise
+    yield from coro
 
 
 def start(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
@@ -41,16 +53,6 @@ def start(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
     except StopIteration:
         return None
     return asyncio.ensure_future(_finish(coro, awaited))
-
-
-@types.coroutine
-def _finish(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, None, None]:
-    try:
-        yield awaited  # the task waits on what coro was waiting on, then resumes coro
-    except BaseException:
-        coro.close()
-        raise
-    yield from coro  # type: ignore[misc]  # a coroutine is iterable inside @types.coroutine
 
 
 class Viewer:
@@ -65,7 +67,8 @@ class Viewer:
         self.flow = flow or Flow()
         self.flow.on_resume = self.flush
         self.sent: dict[str, int] = {}  # event name -> newest version written
-        self.pending: dict[str, tuple[int, Message]] = {}  # event name -> newest not written
+        # event name -> newest not written
+        self.pending: dict[str, tuple[int, HTTPResponseBodyEvent]] = {}
         self.ping_due = False
         self.busy: asyncio.Future[None] | None = None
         self.stuck_since: float | None = None
@@ -77,7 +80,7 @@ class Viewer:
         for name, (version, _) in state.items():
             self.sent[name] = max(self.sent.get(name, -1), version)
 
-    def offer(self, name: str, version: int, message: Message) -> None:
+    def offer(self, name: str, version: int, message: HTTPResponseBodyEvent) -> None:
         held = self.pending.get(name)
         if version > self.sent.get(name, -1) and (held is None or version > held[0]):
             self.pending[name] = (version, message)
@@ -87,7 +90,7 @@ class Viewer:
         self.ping_due = True
         self.flush()
 
-    def _next(self) -> Message | None:
+    def _next(self) -> HTTPResponseBodyEvent | None:
         # Oldest name first; a slot at or below what was sent (the opening) is dropped.
         while self.pending:
             name = next(iter(self.pending))
@@ -111,7 +114,8 @@ class Viewer:
             if message is None:
                 return
             try:
-                self.busy = start(self.send(message))  # type: ignore[arg-type]  # a coroutine
+                # asgiref types a send as returning an Awaitable; every server's is a coroutine.
+                self.busy = start(self.send(message))  # type: ignore[arg-type]  # send is async def
             except Exception:  # the connection is gone; its disconnect will remove the viewer
                 self.drop()
                 return
