@@ -77,6 +77,12 @@ def test_a_client_that_stops_reading_holds_up_no_one_and_is_dropped(
     try:
         reader.wait_for(lambda _: "stream-open" in [e.type for e in reader.events])
         room = hub._rooms["count-silent"]
+        # Both in the room before the megabytes: a silent client that joined after them would
+        # get a small opening and only small events, which its buffers could take for long.
+        deadline = time.monotonic() + 30
+        while len(room.viewers) < 2 or not all(v.open for v in tuple(room.viewers)):
+            assert time.monotonic() < deadline, "the silent client's stream never opened"
+            time.sleep(0.01)
         n = 0
         for n in range(1, 41):  # 20 MB; stored first, as an owner does, for overflow re-reads
             counter.set("count-silent", "count", n)
