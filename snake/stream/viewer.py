@@ -81,8 +81,15 @@ class Viewer:
             self.sent[name] = max(self.sent.get(name, -1), version)
 
     def offer(self, name: str, version: int, message: HTTPResponseBodyEvent) -> None:
+        if version <= self.sent.get(name, -1):
+            return
+        if not self.pending and self.busy is None and self.open and not self.flow.paused:
+            # The usual case, once per viewer per event: nothing waits, so write it now.
+            self.sent[name], self.ping_due, self.stuck_since = version, False, None
+            self._write(message)
+            return
         held = self.pending.get(name)
-        if version > self.sent.get(name, -1) and (held is None or version > held[0]):
+        if held is None or version > held[0]:
             self.pending[name] = (version, message)
             self.flush()
 
@@ -111,20 +118,24 @@ class Viewer:
         while self.busy is None and not self.flow.paused:
             message = self._next()
             self.stuck_since = None  # it can take a write: the stuck clock starts again
-            if message is None:
-                return
-            try:
-                # asgiref types a send as returning an Awaitable; every server's is a coroutine.
-                self.busy = start(self.send(message))  # type: ignore[arg-type]  # send is async def
-            except Exception:  # the connection is gone; its disconnect will remove the viewer
-                self.drop()
-                return
-            if self.busy is not None:
-                self.stuck_since = asyncio.get_running_loop().time()
-                self.busy.add_done_callback(self._written)
+            if message is None or not self._write(message):
                 return
         if self.pending or self.ping_due:
             self._still_stuck()
+
+    def _write(self, message: HTTPResponseBodyEvent) -> bool:
+        """Start writing `message`; True if it finished at once and the next may follow."""
+        try:
+            # asgiref types a send as returning an Awaitable; every server's is a coroutine.
+            self.busy = start(self.send(message))  # type: ignore[arg-type]  # send is async def
+        except Exception:  # the connection is gone; its disconnect will remove the viewer
+            self.drop()
+            return False
+        if self.busy is not None:
+            self.stuck_since = asyncio.get_running_loop().time()
+            self.busy.add_done_callback(self._written)
+            return False
+        return True
 
     def _written(self, task: asyncio.Future[None]) -> None:
         self.busy, self.stuck_since = None, None
