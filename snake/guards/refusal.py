@@ -14,12 +14,14 @@ import json
 from collections.abc import Mapping
 
 from asgiref.typing import ASGISendCallable, HTTPScope
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from snake.guards import security
 
 TEXT = "text/plain; charset=utf-8"
+STREAM_RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
 # The page's status area shows a 4xx answer (htmx response-targets); this note fades by itself.
 NOTE = "snake/_note.html"
 
@@ -63,6 +65,15 @@ def response(
     for name, value in (headers or {}).items():
         answer[name] = value
     return secured(answer)
+
+
+def too_many_streams() -> tuple[str, dict[str, str]]:
+    """Say why the stream cap (snake.guards.streamcap) refused a stream, and when to retry."""
+    error = (
+        f"Too many event streams from your address: at most {settings.SNAKE_MAX_STREAMS_PER_IP} "
+        f"at once. Close some, or retry in {STREAM_RETRY_AFTER} s."
+    )
+    return error, {"Retry-After": str(STREAM_RETRY_AFTER)}
 
 
 def body_for(accept: str, error: str) -> tuple[bytes, bytes]:

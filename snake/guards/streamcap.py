@@ -9,7 +9,7 @@ Under Pushpin (GRIP) the cap does not apply: the proxy holds the streams, the wo
 stream request once with a hold (snake.stream.grip) and never sees it close.
 
 snake.stream.consumers calls acquire() before it sends the stream's headers and answers 429 when it
-gets None; it releases the slot when the client disconnects.
+gets None (snake.guards.refusal.too_many_streams); it releases the slot when the client disconnects.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from asgiref.typing import HTTPScope
 from django.conf import settings
 
 from snake.guards import clients
-
-RETRY_AFTER = 10  # seconds; a stream frees up only when a viewer leaves, so a guess
 
 _open: Counter[str] = Counter()
 _lock = threading.Lock()
@@ -73,15 +71,3 @@ def open_streams(address: str) -> int:
     """How many streams this process holds open for `address`."""
     with _lock:
         return _open.get(clients.key(address), 0)
-
-
-def too_many() -> str:
-    """Say why a stream was refused and what to do."""
-    return (
-        f"Too many event streams from your address: at most "
-        f"{settings.SNAKE_MAX_STREAMS_PER_IP} at once. Close some, or retry in {RETRY_AFTER} s."
-    )
-
-
-def retry_headers() -> dict[str, str]:
-    return {"Retry-After": str(RETRY_AFTER)}

@@ -54,7 +54,7 @@ class StreamConsumer(AsyncHttpConsumer):
         elif not _host_allowed(self.scope):
             await self._refuse(400, "bad request: host not in ALLOWED_HOSTS")
         elif (slot := streamcap.acquire(self.scope, owner=self)) is None:
-            await self._refuse(429, streamcap.too_many(), streamcap.retry_headers())
+            await self._refuse(429, *refusal.too_many_streams())
         else:
             self.slot = slot
             await self.send_headers(status=200, headers=security.stream_headers())

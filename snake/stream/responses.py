@@ -23,7 +23,7 @@ def serve(request: HttpRequest, channel: str) -> HttpResponseBase:
         return grip.hold(request, channel)
     slot = streamcap.acquire_address(request.META.get("REMOTE_ADDR", ""))
     if slot is None:
-        return refusal.response(request, 429, streamcap.too_many(), streamcap.retry_headers())
+        return refusal.response(request, 429, *refusal.too_many_streams())
     response = StreamingHttpResponse(_released(hub.stream(channel), slot))
     # A client may never iterate the body (Django's test client reading headers only): the
     # slot then goes with the response, as the consumer's goes with the consumer.

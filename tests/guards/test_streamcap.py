@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
-from snake.guards import streamcap
+from snake.guards import refusal, streamcap
 from tests.live import Server
 from tests.sse import SSEClient
 
@@ -59,8 +59,9 @@ def test_a_slot_is_released_when_its_owner_goes_without_a_disconnect() -> None:
 
 @override_settings(SNAKE_MAX_STREAMS_PER_IP=7)
 def test_the_refusal_says_how_many_and_when_to_retry() -> None:
-    assert "at most 7" in streamcap.too_many()
-    assert streamcap.retry_headers() == {"Retry-After": str(streamcap.RETRY_AFTER)}
+    error, headers = refusal.too_many_streams()
+    assert "at most 7" in error
+    assert headers == {"Retry-After": str(refusal.STREAM_RETRY_AFTER)}
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
@@ -86,7 +87,7 @@ def test_a_third_stream_from_one_address_is_429_until_one_closes(capped, slug) -
         assert first.status == second.status == 200
         third = open_stream(capped.url, slug)
         assert third.status == 429
-        assert third.headers["Retry-After"] == str(streamcap.RETRY_AFTER)
+        assert third.headers["Retry-After"] == str(refusal.STREAM_RETRY_AFTER)
         assert third.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" in third.headers
         assert b"at most 2" in third.response.read()

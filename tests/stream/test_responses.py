@@ -7,7 +7,7 @@ import gc
 import pytest
 from django.test import Client, override_settings
 
-from snake.guards import streamcap
+from snake.guards import refusal, streamcap
 
 
 @pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_django_s_view_streams_under_the_same_cap(client: Client) -> None:
     assert first["Cache-Control"] == "no-cache"
     second = client.get("/b/resp/events/", headers={"Accept": "application/json"})
     assert second.status_code == 429 and "at most 1" in second.json()["error"]
-    assert second["Retry-After"] == str(streamcap.RETRY_AFTER)
+    assert second["Retry-After"] == str(refusal.STREAM_RETRY_AFTER)
     # Never read, the first stream lets its slot go with its response.
     del first
     gc.collect()
