@@ -45,6 +45,7 @@ BENCH_MOVES ?= 30
 bench: $(STAMP)
 	BENCH_VIEWERS='$(BENCH_VIEWERS)' BENCH_MOVES='$(BENCH_MOVES)' $(BIN)/python -m bench.run
 	$(BIN)/python -m bench.run --burst
+	$(BIN)/python -m bench.run --cpu
 
 # Not in CI: SOAK_SECONDS of steady moves and ~200 churning viewers against `make run`'s server
 # (SERVER honoured); checks RSS, threads, fds and the viewers' final state (see bench/soak.py).

@@ -135,3 +135,34 @@ def burst_markdown(rows: list[dict[str, Any]]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+CPU_LEGEND = (
+    "server CPU: utime+stime of the server's processes (/proc/<pid>/stat) over {requests}"
+    " sequential requests on one keep-alive connection, after {warmup} warm-up ones, per"
+    " request; wall: the client's time per request; median (min–max) over {rounds} fresh starts"
+    " of each configuration. others: the CPU every other process on the machine used meanwhile"
+    " (/proc/stat busy time minus the server's and this client's), % of one core: more than a"
+    " few % means the run was disturbed."
+)
+
+
+def spread_cell(f: dict[str, float], digits: int) -> str:
+    low, mid, high = (f"{f[k]:.{digits}f}" for k in ("min", "median", "max"))
+    return mid if low == high else f"{mid} ({low}–{high})"
+
+
+def cpu_markdown(summary: dict[str, dict[str, Any]], labels: dict[str, str]) -> str:
+    """summary: bench.cpu.summarise()'s; labels: request kind -> what the row names."""
+    head = ["config", "request", "server CPU ms/request", "wall ms/request", "others % of a core"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for config, s in summary.items():
+        if not s["runs"]:
+            lines.append(f"| {config} | skipped: {s['skipped'][0]} |" + " |" * (len(head) - 2))
+            continue
+        name = config if s["runs"] == s["rounds"] else f"{config} ({s['runs']}/{s['rounds']} runs)"
+        for kind, label in labels.items():
+            f = s[kind]
+            cells = [name, label, spread_cell(f["server_ms"], 2), spread_cell(f["wall_ms"], 2)]
+            lines.append("| " + " | ".join([*cells, spread_cell(f["others_core_pct"], 0)]) + " |")
+    return "\n".join(lines)
