@@ -1,12 +1,16 @@
 """The servers bench/run.py compares, each started fresh and stopped on exit.
 
-    uvicorn   one uvicorn as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
-    daphne    the same with daphne (`SERVER=daphne make run`)
-    cluster   `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
-    floor     bench/floor.py, snake's contract on bare asyncio
-    tutorial  bench/tutorial.py on daphne: the original tutorial's design (a Channels consumer per
-              websocket, one group per board, group_send per move, InMemoryChannelLayer); its
-              viewers are websockets (registered in bench.viewers.WEBSOCKET_URLS)
+    uvicorn     one uvicorn as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
+    daphne      the same with daphne (`SERVER=daphne make run`)
+    cluster     `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
+    floor       bench/floor.py, snake's contract on bare asyncio
+    writefloor  bench/writefloor.py: the floor with each move committed to SQLite before its
+                answer, fan-outs coalesced (the burst rows' yardstick)
+    asgifloor   bench/asgi_floor.py, a bare ASGI app on the same uvicorn as `make run`: what the
+                server's own per-send cost leaves of the floor
+    tutorial    bench/tutorial.py on daphne: the original tutorial's design (a Channels consumer
+                per websocket, one group per board, group_send per move, InMemoryChannelLayer);
+                its viewers are websockets (registered in bench.viewers.WEBSOCKET_URLS)
 
 Each context manager yields a Target: the URL to load and the PIDs whose RSS and threads count
 as "the server" (for the cluster: the workers and Pushpin's processes, found by session).
@@ -20,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,8 +39,8 @@ from deploy import serve
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-KINDS = ("uvicorn", "daphne", "cluster", "floor", "tutorial")
-BURST_KINDS = ("uvicorn", "daphne", "cluster", "floor")  # bench.run --burst's default
+KINDS = ("uvicorn", "daphne", "cluster", "floor", "writefloor", "asgifloor", "tutorial")
+BURST_KINDS = ("uvicorn", "daphne", "cluster", "floor", "writefloor")  # bench.run --burst's default
 # The tutorial's daphne: pings only after 10 idle minutes (the C viewers never answer one).
 TUTORIAL_PINGS = ("--ping-interval", "600", "--ping-timeout", "600")
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
@@ -60,7 +65,7 @@ def unavailable(kind: str) -> str | None:
         missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
         if missing:
             return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
-    if kind in (*serve.SERVERS, "tutorial") and not PYTHON.exists():
+    if kind in (*serve.SERVERS, "tutorial", "asgifloor") and not PYTHON.exists():
         return f"{PYTHON} missing (make run creates it)"
     return None
 
@@ -178,13 +183,9 @@ def floor(tag: str) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def tutorial(tag: str) -> Iterator[Target]:
-    """bench/tutorial.py on one fresh daphne process; its viewers are websockets."""
-    var = fresh_dir(f"tutorial-{tag}")
-    port = free_port()
-    argv = serve.command(
-        "daphne", port, app="bench.tutorial:application", extra=TUTORIAL_PINGS, python=str(PYTHON)
-    )
+def process(kind: str, tag: str, argv: list[str], port: int) -> Iterator[Target]:
+    """Run argv (a server on 127.0.0.1:port) from a fresh var/bench/<kind>-<tag>/ until exit."""
+    var = fresh_dir(f"{kind}-{tag}")
     with open(var / "server.log", "ab") as log:
         proc = subprocess.Popen(
             argv, cwd=ROOT, stdin=subprocess.DEVNULL,
@@ -194,11 +195,41 @@ def tutorial(tag: str) -> Iterator[Target]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ok(url + "/", proc)
-        viewers.WEBSOCKET_URLS.add(url)
-        yield Target("tutorial", url, [proc.pid], {proc.pid: comm(proc.pid)})
+        yield Target(kind, url, [proc.pid], {proc.pid: comm(proc.pid)})
     finally:
-        viewers.WEBSOCKET_URLS.discard(url)
         stop(proc)
+
+
+def writefloor(tag: str) -> contextlib.AbstractContextManager[Target]:
+    """bench/writefloor.py on a free port, its SQLite file in var/bench/writefloor-<tag>/."""
+    port, db = (
+        free_port(),
+        BENCH_VAR / f"writefloor-{tag}" / "db.sqlite3",
+    )  # process() makes the dir
+    argv = [sys.executable, "-m", "bench.writefloor", "--port", str(port), "--db", str(db)]
+    return process("writefloor", tag, argv, port)
+
+
+def asgifloor(tag: str) -> contextlib.AbstractContextManager[Target]:
+    """bench/asgi_floor.py on one uvicorn, started as `make run` starts snake."""
+    port = free_port()
+    argv = serve.command("uvicorn", port, app="bench.asgi_floor:application", python=str(PYTHON))
+    return process("asgifloor", tag, argv, port)
+
+
+@contextlib.contextmanager
+def tutorial(tag: str) -> Iterator[Target]:
+    """bench/tutorial.py on one fresh daphne process; its viewers are websockets."""
+    port = free_port()
+    argv = serve.command(
+        "daphne", port, app="bench.tutorial:application", extra=TUTORIAL_PINGS, python=str(PYTHON)
+    )
+    with process("tutorial", tag, argv, port) as target:
+        viewers.WEBSOCKET_URLS.add(target.url)
+        try:
+            yield target
+        finally:
+            viewers.WEBSOCKET_URLS.discard(target.url)
 
 
 STARTERS = {
@@ -206,5 +237,7 @@ STARTERS = {
     "daphne": functools.partial(embedded, kind="daphne"),
     "cluster": cluster,
     "floor": floor,
+    "writefloor": writefloor,
+    "asgifloor": asgifloor,
     "tutorial": tutorial,
 }
