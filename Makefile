@@ -39,12 +39,22 @@ cluster: $(STAMP)
 	  POSTGRES='$(POSTGRES)' $(BIN)/python -m deploy.cluster
 
 # Side by side for each N: `make run` on uvicorn and on daphne, the Pushpin cluster, the 2018
-# tutorial's design and bench/floor.py, each fresh; then the burst mode. Table on stdout, JSON under var/bench/ (see bench/run.py).
+# tutorial's design (up to BENCH_CAPS' 1,000 viewers) and the floors, each fresh, BENCH_RUNS
+# times, with moves back to back and 200 ms start-to-start (BENCH_PACES; BENCH_MOVES each, or
+# b2b=200,paced=200); then the burst mode, BENCH_RUNS times; then the CPU per request. ~30-40
+# min on a 2-core box (BENCH_KINDS=floor,uvicorn for fewer). Tables on stdout, every run's JSON
+# under var/bench/ (see bench/run.py).
 BENCH_VIEWERS ?= 100,1000,3000,10000
 BENCH_MOVES ?= 30
+BENCH_RUNS ?= 3
+BENCH_PACES ?= b2b,paced
+BENCH_CAPS ?= tutorial=1000
+BENCH_KINDS ?=
 bench: $(STAMP)
-	BENCH_VIEWERS='$(BENCH_VIEWERS)' BENCH_MOVES='$(BENCH_MOVES)' $(BIN)/python -m bench.run
-	$(BIN)/python -m bench.run --burst
+	BENCH_VIEWERS='$(BENCH_VIEWERS)' BENCH_MOVES='$(BENCH_MOVES)' BENCH_RUNS='$(BENCH_RUNS)' \
+	  BENCH_PACES='$(BENCH_PACES)' BENCH_CAPS='$(BENCH_CAPS)' BENCH_KINDS='$(BENCH_KINDS)' \
+	  $(BIN)/python -m bench.run
+	BENCH_RUNS='$(BENCH_RUNS)' $(BIN)/python -m bench.run --burst
 	$(BIN)/python -m bench.run --cpu
 
 # Not in CI: SOAK_SECONDS of steady moves and ~200 churning viewers against `make run`'s server

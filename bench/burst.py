@@ -6,7 +6,8 @@ drifts into a wall) and waiting for each answer, until T has passed. Afterwards 
 the final seq from GET /b/<slug>/state and asks the C viewers to WAIT for it: "settle" is the
 time from the last accepted move's answer until the last live viewer got that seq (both
 CLOCK_MONOTONIC; the helper notes when each viewer's seq last changed; settle_answered_ms, in the
-JSON, is until the WAIT was answered, an upper bound including GET /state).
+JSON, is until the WAIT was answered, an upper bound including GET /state). others_core_pct:
+the CPU every other process used during the burst (bench/procstat.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from bench.fanout import proc_stats
+from bench.procstat import Sample, others_core_pct
 from bench.viewers import ROOT, FanoutError, Viewers, build, loopback_address
 
 SOURCE = Path(__file__).with_name("post_burst.c")
@@ -60,7 +62,10 @@ def burst(
         if connected == 0:
             raise FanoutError(f"no viewer got its first event from {url}/b/{slug}/events/")
         stats["connected"] = proc_stats(pids)
+        # post_burst, a finished child by the second sample, counts in this process's ticks.
+        before = Sample.now(pids, [watch.proc.pid])
         posted = post_moves(url, slug, clients, seconds)
+        others = others_core_pct(before, Sample.now(pids, [watch.proc.pid]))
         stats["after"] = proc_stats(pids)
         last_answer = (posted["last_accepted_ns"] or time.monotonic_ns()) / 1e9
         state = httpx.get(f"{url}/b/{slug}/state", timeout=30).json()
@@ -90,4 +95,5 @@ def burst(
         "live": live,
         "viewer_summary": {k: v for k, v in summary.items() if k != "moves"},
         "server": stats,
+        "others_core_pct": others,
     }

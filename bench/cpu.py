@@ -11,19 +11,16 @@ the machine used meanwhile: /proc/stat's busy time minus the server's and this c
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-TICK = os.sysconf("SC_CLK_TCK")  # /proc's unit: clock ticks per second
+from bench.procstat import TICK, Sample, others_core_pct
+
 KINDS = ("state", "page", "move", "static")
 LABELS = {
     "state": "GET /b/<slug>/state",
@@ -39,47 +36,15 @@ class CpuError(RuntimeError):
     """A request of the measurement did not get the answer it must."""
 
 
-def process_ticks(pid: int | str) -> int:
-    """utime+stime of one process, all its threads (0 once it has exited)."""
-    with contextlib.suppress(OSError):
-        # pid (comm) state ppid ...: comm may hold spaces; utime, stime are fields 14, 15
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return int(fields[11]) + int(fields[12])
-    return 0
-
-
-def busy_ticks() -> int:
-    """Every CPU's non-idle time from /proc/stat (guest time is already in user)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (
-        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    return user + nice + system + irq + softirq + steal
-
-
-@dataclass(frozen=True)
-class Sample:
-    server: int
-    client: int
-    busy: int
-    t: float
-
-    @classmethod
-    def now(cls, pids: list[int]) -> Sample:
-        server = sum(process_ticks(pid) for pid in pids)
-        return cls(server, process_ticks("self"), busy_ticks(), time.monotonic())
-
-
 def figures(before: Sample, after: Sample, count: int) -> dict[str, float]:
     """ms per request of the server, the client and the wall; others as % of one core."""
     server, client = after.server - before.server, after.client - before.client
-    others = after.busy - before.busy - server - client
     wall = after.t - before.t
     return {
         "server_ms": server / TICK * 1e3 / count,
         "client_ms": client / TICK * 1e3 / count,
         "wall_ms": wall * 1e3 / count,
-        # Per-process and /proc/stat times are sampled apart: a quiet machine may come out < 0.
-        "others_core_pct": max(0.0, others / TICK / wall * 100) if wall > 0 else 0.0,
+        "others_core_pct": others_core_pct(before, after),
     }
 
 
