@@ -43,6 +43,10 @@ class Slot:
             if _open[self.key] <= 0:
                 del _open[self.key]  # no entry left behind per address ever seen
 
+    def release_with(self, owner: object) -> None:
+        """Release the slot when `owner` is collected, should the stream never end otherwise."""
+        weakref.finalize(owner, self.release)
+
 
 def acquire(scope: HTTPScope, owner: object | None = None) -> Slot | None:
     """Count one more stream for the scope's client; None when it already has the maximum.
@@ -63,7 +67,7 @@ def acquire_address(address: str, owner: object | None = None) -> Slot | None:
         _open[key] += 1
     slot = Slot(key)
     if owner is not None:
-        weakref.finalize(owner, slot.release)
+        slot.release_with(owner)
     return slot
 
 

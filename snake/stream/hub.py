@@ -40,13 +40,18 @@ def _read_snapshot(channel: str) -> State:
 read_snapshot = sync_to_async(_read_snapshot, thread_sensitive=False)
 
 
-def newest(events: list[Event]) -> dict[str, tuple[int, str]]:
-    """Pick each name's newest event: publishes from several workers can arrive out of order."""
+def newest(events: list[Event], state: State) -> dict[str, tuple[int, str]]:
+    """Pick each name's newest, from the events and a snapshot read after them (if any).
+
+    Publishes from several workers can arrive out of order, and a snapshot read after an
+    overflow may be newer than every event that was queued, or older than one.
+    """
+    candidates = [(e.type, int(e.id) if e.id is not None else -1, str(e.data)) for e in events]
+    candidates += [(name, version, fragment) for name, (version, fragment) in state.items()]
     found: dict[str, tuple[int, str]] = {}
-    for event in events:
-        version = int(event.id) if event.id is not None else -1
-        if version > found.get(event.type, (-1, ""))[0]:
-            found[event.type] = (version, str(event.data))
+    for name, version, fragment in candidates:
+        if version > found.get(name, (-1, ""))[0]:
+            found[name] = (version, fragment)
     return found
 
 
@@ -104,14 +109,10 @@ class Room:
                 self.listener.channel_items = {}
                 self.listener.overflow = False
                 self.listener.aevent.clear()
-            found = newest(items)
-            if overflow:
-                # django-eventstream dropped events past its MAX_PENDING queue, maybe the last
-                # one (or Redis was away): the owner's snapshot holds the newest state.
-                for name, (version, fragment) in (await self._reread()).items():
-                    if version > found.get(name, (-1, ""))[0]:
-                        found[name] = (version, fragment)
-            await self._fan_out(found)
+            # After an overflow django-eventstream dropped events past its MAX_PENDING queue,
+            # maybe the last one (or Redis was away): the owner's snapshot holds the newest.
+            state = await self._reread() if overflow else {}
+            await self._fan_out(newest(items, state))
 
     async def _reread(self) -> State:
         # A failing read must not end the room: its viewers would never get another event.

@@ -7,7 +7,6 @@ stream itself, under the same stream cap as the consumer's.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator
 
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
@@ -27,7 +26,7 @@ def serve(request: HttpRequest, channel: str) -> HttpResponseBase:
     response = StreamingHttpResponse(_released(hub.stream(channel), slot))
     # A client may never iterate the body (Django's test client reading headers only): the
     # slot then goes with the response, as the consumer's goes with the consumer.
-    weakref.finalize(response, slot.release)
+    slot.release_with(response)
     response["Content-Type"] = "text/event-stream"
     add_default_headers(response, request=request)
     return response
