@@ -7,9 +7,9 @@ import re
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Func
-from django.db.models.functions import Greatest, Least
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from snake.models import Board
 
@@ -73,9 +73,17 @@ def limits() -> dict[str, int]:
     }
 
 
+def _table() -> str:
+    return str(connection.ops.quote_name(Board._meta.db_table))
+
+
 def current(slug: str) -> Position:
     """Return the stored position, or the start position of a board nobody has moved yet."""
-    row = Board.objects.filter(slug=slug).values_list("x", "y", "seq").first()
+    # SQL, as in _apply: the ORM compiled this query anew on every call, several times the cost
+    # of running it, on the request every viewer's page and script makes.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT x, y, seq FROM {_table()} WHERE slug = %s", [slug])
+        row = cursor.fetchone()
     if row is None:
         return Position(slug, settings.SNAKE_START_X, settings.SNAKE_START_Y, 0)
     return Position(slug, *row)
@@ -99,36 +107,51 @@ def claim_unpublished(slug: str) -> Position | None:
     return Position(slug, *row)
 
 
-def _apply(slug: str, step: Step) -> bool:
-    # One UPDATE whose WHERE clause is the wall check: the database serialises concurrent
-    # moves, so none is lost and a move that would change nothing matches no row.
-    axis, size = step.axis, settings.SNAKE_STEP
-    target: Func
+def _apply(slug: str, step: Step) -> Position | None:
+    """Take one step in one UPDATE; return the position after it, or None if no row changed."""
+    # The WHERE clause is the wall check, so the database serialises concurrent moves: none is
+    # lost, and a step that would change nothing matches no row. SQL rather than the ORM: it
+    # has no UPDATE ... RETURNING, which saves reading the row again, and compiling the query
+    # cost more than running it. SQLite's MIN/MAX are PostgreSQL's LEAST/GREATEST.
+    axis, size, limit = step.axis, settings.SNAKE_STEP, limits()[step.axis]
+    least, greatest = ("MIN", "MAX") if connection.vendor == "sqlite" else ("LEAST", "GREATEST")
     if step.sign > 0:
-        rows = Board.objects.filter(slug=slug, **{f"{axis}__lt": limits()[axis]})
-        target = Least(F(axis) + size, limits()[axis])
+        target, params, wall = f"{least}({axis} + %s, %s)", [size, limit], f"{axis} < %s"
     else:
-        rows = Board.objects.filter(slug=slug, **{f"{axis}__gt": 0})
-        target = Greatest(F(axis) - size, 0)
-    return rows.update(**{axis: target, "seq": F("seq") + 1}) == 1
+        target, params, wall = f"{greatest}({axis} - %s, 0)", [size], f"{axis} > %s"
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"UPDATE {_table()} SET {axis} = {target}, seq = seq + 1, updated_at = %s "
+        f"WHERE slug = %s AND {wall} RETURNING x, y, seq"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, now, slug, limit if step.sign > 0 else 0])
+        row = cursor.fetchone()
+    return None if row is None else Position(slug, *row)
+
+
+def _create(slug: str) -> None:
+    """Store a board at the start position unless it exists (maybe made by a concurrent move)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"INSERT INTO {_table()} (slug, x, y, seq, published_seq, updated_at) "
+        "VALUES (%s, %s, %s, 0, 0, %s) ON CONFLICT (slug) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [slug, settings.SNAKE_START_X, settings.SNAKE_START_Y, now])
 
 
 def move(slug: str, step: Step) -> tuple[Position, bool]:
-    """Apply one step; return the position after it and whether anything changed."""
+    """Apply one step in one transaction; return the position after it and whether it moved."""
     with transaction.atomic():
-        applied = _apply(slug, step)
-        if not applied:
+        moved = _apply(slug, step)
+        if moved is None:
             # No row yet, or one that a concurrent first move created after our UPDATE looked
             # (checking existence first would lose that move): make sure it exists, try again.
-            # A step into a wall matches no row the second time either.
-            Board.objects.get_or_create(
-                slug=slug, defaults={"x": settings.SNAKE_START_X, "y": settings.SNAKE_START_Y}
-            )
-            applied = _apply(slug, step)
-        # Read inside the transaction: the row is still locked, so this is exactly our state.
-        position = current(slug)
+            _create(slug)
+            moved = _apply(slug, step)
+        position = moved or current(slug)  # not moved: a step into a wall
         if position.seq == 0:
-            # A first step into a wall: a board nobody has moved stays unstored.
-            transaction.set_rollback(True)
-    logger.debug("move %s %s%+d -> %s applied=%s", slug, step.axis, step.sign, position, applied)
-    return position, applied
+            transaction.set_rollback(True)  # a board nobody has moved stays unstored
+    logger.debug("move %s %s%+d -> %s", slug, step.axis, step.sign, position)
+    return position, moved is not None

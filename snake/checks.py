@@ -146,6 +146,25 @@ def urls_parse(app_configs: Apps = None, **kwargs: Any) -> Messages:
     return errors
 
 
+# The board's SQL (snake/board.py) needs UPDATE ... RETURNING and INSERT ... ON CONFLICT.
+DATABASE_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
+
+
+@register(TAG)
+def database_supported(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    try:
+        engine = dj_database_url.parse(settings.DATABASE_URL)["ENGINE"]
+    except ValueError:
+        return []  # E008 says why
+    if engine in DATABASE_ENGINES:
+        return []
+    return [Error(
+        f"DATABASE_URL names {engine}, which snake does not support",
+        hint="use SQLite (unset DATABASE_URL) or PostgreSQL (postgres://USER:PASSWORD@HOST/NAME)",
+        id="snake.E010",
+    )]  # fmt: skip
+
+
 @register(TAG)
 def trusted_proxies_parse(app_configs: Apps = None, **kwargs: Any) -> Messages:
     try:

@@ -95,7 +95,7 @@ def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         return refusal(request, 400, str(exc))
     position, changed = board.move(slug, step)
     if changed:
-        channel.publish(slug)
+        channel.publish(position)
     if wants_json(request):
         return JsonResponse(position.as_dict())
     if request.htmx:

@@ -4,8 +4,10 @@ from collections.abc import Callable
 
 import pytest
 from django.db import transaction
+from django.test import override_settings
 
 from snake import board, channel
+from snake.models import Board
 from tests.listeners import Recording
 
 
@@ -41,7 +43,7 @@ def test_the_snapshot_is_the_position_event_versioned_by_seq() -> None:
 def test_publish_sends_after_commit(listener: Recording) -> None:
     with transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
-        channel.publish("ev")
+        channel.publish(position)
         assert queued(listener) == []
     assert queued(listener) == [("position", position.seq, channel.render_logo(position))]
 
@@ -50,22 +52,40 @@ def test_publish_sends_after_commit(listener: Recording) -> None:
 def test_publish_in_a_rolled_back_transaction_sends_nothing(listener: Recording) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         position, _ = board.move("ev", board.parse_direction("d"))
-        channel.publish("ev")
+        channel.publish(position)
         raise RuntimeError("roll back")
     assert queued(listener) == []
     assert board.current("ev").seq == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_publishes_leave_in_seq_order_and_never_repeat(listener: Recording) -> None:
-    # Two moves commit before either publish runs (as with concurrent requests): the first
-    # publish carries the newest state, the second finds nothing newer and sends nothing.
+def test_without_a_grip_proxy_each_move_publishes_its_own_position(listener: Recording) -> None:
+    # Viewers keep the newest version: no claim, no second transaction, nothing re-read.
     with transaction.atomic():
-        board.move("ev", board.parse_direction("d"))
-        board.move("ev", board.parse_direction("d"))
-        channel.publish("ev")
-        channel.publish("ev")
-    end = board.Position("ev", 510, 150, 2)
-    assert queued(listener) == [("position", 2, channel.render_logo(end))]
-    channel.publish("ev")
+        first, _ = board.move("ev", board.parse_direction("d"))
+        second, _ = board.move("ev", board.parse_direction("d"))
+        channel.publish(second)
+        channel.publish(first)
+    assert queued(listener) == [
+        ("position", 2, channel.render_logo(second)),
+        ("position", 1, channel.render_logo(first)),
+    ]
+    assert Board.objects.get(slug="ev").published_seq == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(SNAKE_GRIP_URL="http://127.0.0.1:9")  # no GRIP_PROXIES: none is sent there
+def test_for_a_grip_proxy_publishes_leave_in_seq_order_and_never_repeat(
+    listener: Recording,
+) -> None:
+    # The proxy forwards what it gets as it gets it: each publish claims the newest under the
+    # row lock. Two moves commit before either publish runs (as with concurrent requests): the
+    # first publish carries the newest state, the second finds nothing newer and sends nothing.
+    with transaction.atomic():
+        first, _ = board.move("ev", board.parse_direction("d"))
+        second, _ = board.move("ev", board.parse_direction("d"))
+        channel.publish(first)
+        channel.publish(second)
+    assert queued(listener) == [("position", 2, channel.render_logo(second))]
+    channel.publish(second)
     assert queued(listener) == []  # nothing newer: nothing more sent

@@ -42,6 +42,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("snake.E008", {"DATABASE_URL": "postgress://h/db"}, "such as postgres://"),
     ("snake.E009", {"SNAKE_TRUSTED_PROXIES": ["localhost"]}, "e.g. 127.0.0.1,::1"),
+    ("snake.E010", {"DATABASE_URL": "mysql://u:p@h/db"}, "or PostgreSQL (postgres://"),
     ("snake.W001", {"SNAKE_GRIP_URL": "http://127.0.0.1:5561"}, "set GRIP_SIG_KEY to the proxy's"),
 ]
 # Values at the edge that must pass: 0 turns a limit off; the logo may touch every wall.
