@@ -20,23 +20,26 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from snake import board, channel  # noqa: E402
 from snake.guards.bodylimit import cap_move_bodies  # noqa: E402
+from snake.handler import ThreadHandler  # noqa: E402
 from snake.stream.routing import asgi_path, stream_path  # noqa: E402
 
+SLUG = rf"^b/(?P<slug>{board.SLUG_PATTERN})"
 MOVE_PATH = re.compile(rf"/b/{board.SLUG_PATTERN}/move")
-django_app = cap_move_bodies(
-    django_asgi_app,  # type: ignore[arg-type]  # django-stubs: its scope is a dict, not a Scope
-    MOVE_PATH,
-)
+django_app = django_asgi_app
+# The requests every player and viewer makes, many times: Django's views and middleware on one
+# thread that keeps its database connection, not a thread per request (snake/handler.py).
+threaded_app = cap_move_bodies(ThreadHandler(), MOVE_PATH)
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
                 stream_path(
-                    rf"^b/(?P<slug>{board.SLUG_PATTERN})/events/$",
+                    rf"{SLUG}/events/$",
                     channel.name("{slug}"),  # the channel, as a format string over the URL
-                    django_app,
+                    threaded_app,  # the GRIP proxy's holds
                 ),
+                asgi_path(rf"{SLUG}/(move|state)$", threaded_app),
                 asgi_path(r"", django_app),
             ]
         )
