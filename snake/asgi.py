@@ -16,6 +16,7 @@ from snake.checks import refuse_bad_settings  # noqa: E402
 refuse_bad_settings()
 
 # Imported once Django is set up.
+from asgiref.typing import ASGI3Application  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from snake import board, channel  # noqa: E402
@@ -25,7 +26,8 @@ from snake.stream.routing import asgi_path, stream_path  # noqa: E402
 
 SLUG = rf"^b/(?P<slug>{board.SLUG_PATTERN})"
 MOVE_PATH = re.compile(rf"/b/{board.SLUG_PATTERN}/move")
-django_app = django_asgi_app
+# django-stubs types its scope as a dict, not a Scope.
+django_app: ASGI3Application = django_asgi_app  # type: ignore[assignment]
 # The requests every player and viewer makes, many times: Django's views and middleware on one
 # thread that keeps its database connection, not a thread per request (snake/handler.py).
 threaded_app = cap_move_bodies(ThreadHandler(), MOVE_PATH)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from django.core.exceptions import RequestAborted
@@ -51,15 +51,15 @@ class ThreadHandler(ASGIHandler):
             return
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self.thread, self.respond, scope, body)
-        await self.send_response(response, send)
+        await self.send_response(response, send)  # type: ignore[arg-type]  # django-stubs: dict messages
 
     def respond(self, scope: Scope, body: IO[bytes]) -> HttpResponseBase:
         """Answer one request on this handler's thread, as Django's handler would."""
         recover_connections()
         set_script_prefix(get_script_prefix(scope))
         request, error = self.create_request(dict[str, Any](scope), body)
-        if request is None:
-            return error
+        if request is None:  # Django's 400 or 413 for a request it cannot build
+            return cast(HttpResponseBase, error)
         # Not response.close(): it sends request_finished, whose receiver closes the database
         # connection this thread keeps. A body that is not streamed holds nothing to release.
         with body:
