@@ -30,6 +30,14 @@ def test_fragment_is_the_logo_with_position_and_seq() -> None:
     assert "\n" not in html
 
 
+@override_settings(USE_THOUSAND_SEPARATOR=True)
+def test_fragment_numbers_are_never_localised() -> None:
+    # Scripts parse data-seq, and CSS needs "left: 1200px": never "1,200".
+    html = channel.render_logo(board.Position("m", 1040, 652, 12345))
+    assert 'style="left: 1040px; top: 652px"' in html
+    assert 'data-x="1040" data-y="652" data-seq="12345"' in html
+
+
 @pytest.mark.django_db
 def test_the_snapshot_is_the_position_event_versioned_by_seq() -> None:
     board.move("snap", board.parse_direction("s"))
