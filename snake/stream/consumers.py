@@ -1,23 +1,23 @@
 """The event stream served outside Django's request handler: no OS thread per viewer.
 
-Django's ASGI handler keeps a thread for every streaming response; this channels consumer keeps
+Django's ASGI handler keeps a thread for every streaming response; this plain ASGI app keeps
 none. It carries what Django's middleware would have added (the security headers and the host
-check) and counts the stream against the client's cap.
+check) and counts the stream against the client's cap. Not a channels consumer: channels'
+AsyncConsumer closes old DB connections through a thread hop before every message and wraps
+each receive in tasks, which in a connect storm cost more than the stream itself.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 
-from asgiref.typing import HTTPRequestEvent, HTTPScope
-from channels.generic.http import AsyncHttpConsumer
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from snake.guards import refusal, security, streamcap
 from snake.stream import hub
 from snake.stream.flow import flow_for
-from snake.stream.viewer import Viewer
 
 
 class URLRoute(TypedDict):
@@ -32,51 +32,70 @@ class RoutedScope(HTTPScope):
 
 
 def _host_allowed(scope: HTTPScope) -> bool:
-    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    host = next((v for n, v in scope["headers"] if n == b"host"), b"").decode("latin-1")
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
-class StreamConsumer(AsyncHttpConsumer):
+class StreamConsumer:
     """Stream one channel; `channel` is a format string over the URL's kwargs ("board-{slug}")."""
 
-    scope: RoutedScope
-    slot: streamcap.Slot | None = None
-    viewer: Viewer | None = None
-
-    def __init__(self, *args: Any, channel: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, channel: str) -> None:
         self.channel_template = channel
 
-    async def http_request(self, message: HTTPRequestEvent) -> None:
-        if self.scope["method"] != "GET":
-            await self._refuse(405, "method not allowed: GET the stream", {"Allow": "GET"})
-        elif not _host_allowed(self.scope):
-            await self._refuse(400, "bad request: host not in ALLOWED_HOSTS")
-        elif (slot := streamcap.acquire(self.scope, owner=self)) is None:
-            await self._refuse(429, *refusal.too_many_streams())
+    @classmethod
+    def as_asgi(cls, channel: str = "") -> StreamConsumer:
+        """Return the ASGI app, as channels' consumers are made (one object serves every stream)."""
+        return cls(channel)
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        # Read the request to its end first, as a server expects; nothing in it is used.
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body", False):
+                break
+        # channels' URLRouter routes only HTTP here, with the URL's groups.
+        await self.serve(cast(RoutedScope, scope), receive, send)
+
+    async def serve(
+        self, scope: RoutedScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["method"] != "GET":
+            await self._refuse(scope, send, 405, "method not allowed: GET the stream",
+                               {"Allow": "GET"})  # fmt: skip
+        elif not _host_allowed(scope):
+            await self._refuse(scope, send, 400, "bad request: host not in ALLOWED_HOSTS")
+        elif (slot := streamcap.acquire(scope)) is None:
+            await self._refuse(scope, send, 429, *refusal.too_many_streams())
         else:
-            self.slot = slot
-            await self.send_headers(status=200, headers=security.stream_headers())
-            await self._watch(self.channel_template.format(**self.scope["url_route"]["kwargs"]))
+            try:
+                channel = self.channel_template.format(**scope["url_route"]["kwargs"])
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": security.stream_headers(), "trailers": False})  # fmt: skip
+                await self._watch(channel, receive, send)
+            finally:
+                slot.release()
 
-    async def _refuse(self, status: int, error: str, headers: dict[str, str] | None = None) -> None:
-        # The consumer runs outside Django's middleware: the helper adds what it would have.
-        await refusal.send_asgi(self.scope, self.base_send, status, error, headers)
+    @staticmethod
+    async def _refuse(
+        scope: HTTPScope, send: ASGISendCallable, status: int, error: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        # The app runs outside Django's middleware: the helper adds what it would have.
+        await refusal.send_asgi(scope, send, status, error, headers)
 
-    async def _watch(self, channel: str) -> None:
-        # The room writes to the server's own send: no task of ours per viewer. This handler
-        # returns after the opening, so the consumer hears the client disconnect.
-        self.channel = channel
-        room, self.viewer = hub.join(channel, self.base_send, flow_for(self.base_send))
+    @staticmethod
+    async def _watch(channel: str, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        # The room writes to the server's own send: no task of ours per viewer. This app only
+        # waits for the client's disconnect once the opening is out.
+        room, viewer = hub.join(channel, send, flow_for(send))
         try:
-            await room.open(self.viewer)
-        except BaseException:
-            hub.leave(channel, self.viewer)
-            raise
-
-    async def disconnect(self) -> None:
-        if self.slot is not None:
-            self.slot.release()
-        if self.viewer is not None:
-            hub.leave(self.channel, self.viewer)
+            await room.open(viewer)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            hub.leave(channel, viewer)

@@ -27,6 +27,33 @@ from snake.health import Health
 REDIS_CHANNEL = "events_channel"  # django-eventstream's pub/sub channel name
 RECONNECT_MAX_SECONDS = 5.0
 
+# Bumped whenever this process may have stopped hearing every publish (see hears_every_publish),
+# so that a room stops trusting a state it learnt before.
+_epoch = 0
+_subscribed = False
+
+
+def epoch() -> int:
+    return _epoch
+
+
+def hears_every_publish() -> bool:
+    """Whether every publish, from any worker, reaches this process's rooms.
+
+    Without Redis only this process's own do, and they are all there is for its viewers; with
+    Redis, every worker's, while our listener is subscribed and Redis has not failed.
+    """
+    if eventstream.redis_client is None:
+        return True
+    return _subscribed and not redis_health.failing
+
+
+def _hearing(subscribed: bool) -> None:
+    global _epoch, _subscribed
+    _subscribed = subscribed
+    _epoch += 1
+
+
 redis_health = Health("Redis", "moves reach only this worker's viewers and the GRIP proxy")
 grip_health = Health("GRIP proxy", "viewers held by the proxy miss moves until it is back")
 
@@ -60,6 +87,7 @@ def deliver(channel: str, name: str, version: int, fragment: str) -> None:
             _redis(channel, name, version, fragment)
         except RedisError as exc:
             redis_health.failed(exc)
+            _hearing(_subscribed)
             # Redis delivers to our own viewers too; without it, deliver here directly.
             _local(channel, name, version, fragment)
         else:
@@ -93,14 +121,17 @@ async def _listen_forever(manager: ListenerManager) -> None:
         listener = RedisListener()
         try:
             await listener.pubsub.subscribe(REDIS_CHANNEL)
-            if redis_health.failing:
-                resync_local_viewers(manager)
             redis_health.ok()
+            _hearing(True)
+            # Every time, the first too: a room may have read its state before we subscribed,
+            # and missed a publish between its read and now.
+            resync_local_viewers(manager)
             delay = 0.1
             await listener.listen()
         except (RedisError, OSError) as exc:
             redis_health.failed(exc)
         finally:
+            _hearing(False)
             await listener.pubsub.aclose()
             await listener.redis_client.aclose()
         await asyncio.sleep(delay)

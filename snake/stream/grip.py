@@ -16,7 +16,11 @@ from django_eventstream.utils import add_default_headers
 from django_grip import set_hold_stream
 from gripcontrol import validate_sig
 
-from snake.stream import registry, sse
+from snake.stream import shared, sse
+
+# The ASGI scope key under which snake.stream.routing notes when a stream request arrived, so
+# that a hold shares a read started after it arrived (a request may wait for a thread first).
+ARRIVED = "snake.arrived"
 
 
 def verified(signature: str | None) -> bool:
@@ -42,11 +46,18 @@ def grip_channel(channel: str) -> str:
     return "events-" + quote(channel)
 
 
+def arrived(request: HttpRequest) -> float | None:
+    """When the request arrived (time.monotonic()), if its server noted it in the scope."""
+    scope = getattr(request, "scope", None)  # an ASGIRequest's; a WSGIRequest has none
+    when = scope.get(ARRIVED) if isinstance(scope, dict) else None
+    return when if isinstance(when, float) else None
+
+
 def hold(request: HttpRequest, channel: str) -> HttpResponse:
     """Answer the proxy with the opening and the channel to hold the stream on."""
-    response = HttpResponse(
-        sse.opening(registry.snapshot(channel)), content_type="text/event-stream"
-    )
+    # No read per hold: the holds waiting together share one (snake.stream.shared).
+    opening = shared.reads.opening(channel, arrived(request))
+    response = HttpResponse(opening, content_type="text/event-stream")
     set_hold_stream(request, [grip_channel(channel)], sse.KEEPALIVE, sse.KEEPALIVE_SECONDS)
     add_default_headers(response, request=request)
     return response

@@ -18,7 +18,7 @@ from django import db
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
 
-from snake.stream import registry, sse
+from snake.stream import delivery, registry, sse
 from snake.stream.flow import Flow
 from snake.stream.registry import State
 from snake.stream.tally import Tally
@@ -62,6 +62,13 @@ class Room:
         self.channel = channel
         self.viewers: set[Viewer] = set()
         self.versions: dict[str, int] = {}  # event name -> newest version fanned out
+        # What the room knows: its last read with every event since. The listener subscribes
+        # before the room's first read, so while this process hears every publish (see
+        # delivery.hears_every_publish) it is the current state, and a viewer opens with it
+        # without a read: a connect storm makes one read, not one per turn of the loop.
+        self.known: dict[str, tuple[int, str]] = {}
+        self.known_epoch: int | None = None  # delivery.epoch() of the read; None: none yet
+        self.opening: HTTPResponseBodyEvent | None = None  # `known`'s opening, encoded once
         self.next_read: asyncio.Task[State] | None = None
         self.listener = Listener()
         self.listener.channels = {channel}
@@ -73,17 +80,30 @@ class Room:
 
     async def open(self, viewer: Viewer) -> None:
         """Send a viewer that has joined the opening and current state, then what is newer."""
-        state = await self.read()
-        viewer.opened_at(state)
-        await viewer.send(body(sse.opening(state).encode()))
+        if not self.knows():
+            await self.read()
+        if self.opening is None:
+            self.opening = body(sse.opening(self.known).encode())
+        viewer.opened_at(self.known)
+        await viewer.send(self.opening)
         viewer.open = True
         viewer.flush()
+
+    def knows(self) -> bool:
+        """Whether `known` is the current state: read, and every publish heard since."""
+        return self.known_epoch == delivery.epoch() and delivery.hears_every_publish()
+
+    def learn(self, state: State) -> None:
+        for name, (version, fragment) in state.items():
+            if version > self.known.get(name, (-1, ""))[0]:
+                self.known[name] = (version, fragment)
+                self.opening = None
 
     async def read(self) -> State:
         """Read the snapshot for a viewer that has joined; viewers joining together share a read.
 
-        A read is shared only by viewers that joined before it started, so each viewer's state
-        is still read after it subscribed (a connect storm makes a few reads, not thousands).
+        While the room cannot trust what it knows, a read is shared only by viewers that joined
+        before it started, so each viewer's state is still read after it subscribed.
         """
         if self.next_read is None:
             self.next_read = asyncio.get_running_loop().create_task(self._read())
@@ -91,8 +111,22 @@ class Room:
 
     async def _read(self) -> State:
         await asyncio.sleep(0)  # let the viewers joining in this turn of the loop share it
-        self.next_read = None
-        return await read_snapshot(self.channel)
+        if not delivery.hears_every_publish():
+            self.next_read = None
+        try:
+            return await self._fresh()
+        finally:
+            if self.next_read is asyncio.current_task():
+                self.next_read = None
+
+    async def _fresh(self) -> State:
+        """Read the snapshot and learn it; trust it if this process hears every publish."""
+        epoch, trusted = delivery.epoch(), delivery.hears_every_publish()
+        state = await read_snapshot(self.channel)
+        self.learn(state)
+        if trusted:
+            self.known_epoch = epoch
+        return state
 
     def _keepalive(self) -> None:
         for viewer in tuple(self.viewers):
@@ -118,11 +152,11 @@ class Room:
         # A failing read must not end the room: its viewers would never get another event.
         for delay in (0.1, 0.5, 1, 2, 5):
             try:
-                return await read_snapshot(self.channel)
+                return await self._fresh()
             except Exception:
                 logger.warning("reading %s failed; retrying", self.channel, exc_info=True)
                 await asyncio.sleep(delay)
-        return await read_snapshot(self.channel)
+        return await self._fresh()
 
     async def _fan_out(self, found: dict[str, tuple[int, str]]) -> None:
         loop = asyncio.get_running_loop()
@@ -131,6 +165,7 @@ class Room:
             if version <= self.versions.get(name, -1):
                 continue
             self.versions[name] = version
+            self.learn({name: (version, fragment)})
             message = body(sse.encode(name, fragment).encode())
             for viewer in tuple(self.viewers):
                 viewer.offer(name, version, message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
@@ -29,7 +30,10 @@ def stream_path(pattern: str, channel: str, django_app: ASGI3Application) -> _Ex
     consumer = StreamConsumer.as_asgi(channel=channel)
 
     async def route(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        app = django_app if grip.scope_verified(scope) else consumer
-        await app(scope, receive, send)
+        if grip.scope_verified(scope):
+            scope[grip.ARRIVED] = time.monotonic()  # type: ignore[literal-required]  # our key
+            await django_app(scope, receive, send)
+        else:
+            await consumer(scope, receive, send)
 
     return asgi_path(pattern, route)

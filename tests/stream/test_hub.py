@@ -130,9 +130,7 @@ def test_one_listener_per_channel_and_none_left_when_viewers_go(counter: Counter
     assert "count-shared" not in manager.listeners_by_channel
 
 
-def test_viewers_joining_together_share_one_read(
-    counter: Counter, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     real = hub.read_snapshot
 
@@ -141,17 +139,70 @@ def test_viewers_joining_together_share_one_read(
         return await real(channel)
 
     monkeypatch.setattr(hub, "read_snapshot", counting)
+    return reads
 
-    async def run() -> None:
-        storm = [hub.stream("count-storm") for _ in range(50)]
+
+def storm_then_late(
+    counter: Counter, channel: str, before_late: Callable[[], object] = lambda: None
+) -> str:
+    """50 viewers join together, a move is published, one more joins: the late one's opening."""
+
+    async def run() -> str:
+        storm = [hub.stream(channel) for _ in range(50)]
         await asyncio.gather(*(anext(stream) for stream in storm))
-        late = hub.stream("count-storm")  # joins after that read began: it gets its own
-        await anext(late)
+        counter.bump(channel)
+        await asyncio.gather(*(anext(stream) for stream in storm))  # the move, fanned out
+        before_late()
+        late = hub.stream(channel)
+        opening = (await anext(late)).decode()
         for stream in [*storm, late]:
             await stream.aclose()
+        return opening
 
-    asyncio.run(run())
-    assert reads == ["count-storm", "count-storm"]
+    return asyncio.run(run())
+
+
+def test_viewers_joining_a_room_that_knows_its_state_read_nothing(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = counted_reads(monkeypatch)
+    late = storm_then_late(counter, "count-storm")
+    assert reads == ["count-storm"]  # 50 joining together, one read; the late one, none
+    assert counts(late) == [1]  # the room's state: its read and the move since
+
+
+def test_a_room_that_may_have_missed_publishes_reads_for_each_joiner(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As while Redis is down: other workers' moves may not have reached the room.
+    deaf = lambda: monkeypatch.setattr(delivery, "hears_every_publish", lambda: False)  # noqa: E731
+    reads = counted_reads(monkeypatch)
+    late = storm_then_late(counter, "count-deaf", before_late=deaf)
+    assert reads == ["count-deaf", "count-deaf"]  # the late one's own
+    assert counts(late) == [1]
+    joining_apart = storm_then_late(counter, "count-deaf-2")
+    assert reads[2:] == ["count-deaf-2"] * 2  # the storm shares one; the late one reads again
+    assert counts(joining_apart) == [1]
+
+
+def test_a_room_stops_trusting_its_state_when_the_epoch_moves(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = counted_reads(monkeypatch)
+
+    async def run() -> str:
+        first = hub.stream("count-epoch")
+        await anext(first)
+        counter.set("count-epoch", "count", 7)  # a publish this process never heard
+        delivery._hearing(True)  # as a Redis reconnect does
+        late = hub.stream("count-epoch")
+        opening = (await anext(late)).decode()
+        for stream in (first, late):
+            await stream.aclose()
+        return opening
+
+    assert counts(asyncio.run(run())) == [7]
+    assert reads == ["count-epoch", "count-epoch"]
 
 
 class Writer(asyncio.Protocol):
