@@ -55,6 +55,7 @@ bench: $(STAMP)
 	  BENCH_PACES='$(BENCH_PACES)' BENCH_CAPS='$(BENCH_CAPS)' BENCH_KINDS='$(BENCH_KINDS)' \
 	  $(BIN)/python -m bench.run
 	BENCH_RUNS='$(BENCH_RUNS)' $(BIN)/python -m bench.run --burst
+	BENCH_RUNS='$(BENCH_RUNS)' $(BIN)/python -m bench.run --storm
 	$(BIN)/python -m bench.run --cpu
 
 # Not in CI: SOAK_SECONDS of steady moves and ~200 churning viewers against `make run`'s server

@@ -6,6 +6,7 @@
         [--paces b2b,paced] [--runs 3] [--kinds floor,uvicorn] [--cap tutorial=1000]
     .venv/bin/python -m bench.run --burst [--burst-viewers 1000] [--clients 8] [--seconds 5]
     .venv/bin/python -m bench.run --cpu [--cpu-kinds uvicorn,daphne] [--requests 300]
+    .venv/bin/python -m bench.run --storm [--storm-viewers 10000] [--storm-kinds floor,uvicorn]
 
 For every N and run, each configuration is started fresh (bench/servers.py), loaded with
 bench.fanout's N C viewers, an untimed warm-up move, then each pace's moves (bench.fanout.PACES:
@@ -19,6 +20,7 @@ stderr. The markdown tables go to stdout, every run's JSON to var/bench/bench-<t
 
 --burst: bench/burst.py over --runs fresh starts of each, ratios to the write-path floor's.
 --cpu: bench/cpu.py's CPU per request over --cpu-rounds fresh starts of each configuration.
+--storm: bench/storm.py's connect storm and restart storm over --runs fresh starts of each.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, servers
+from bench import cpu, servers, storm
 from bench.burst import burst
 from bench.fanout import PACES, Load, run
 from bench.table import (
@@ -203,9 +205,15 @@ def main() -> None:
     parser.add_argument("--cpu-kinds", type=csv(str), default=["uvicorn", "daphne"])
     parser.add_argument("--cpu-rounds", type=int, default=3, help="fresh starts of each")
     parser.add_argument("--requests", type=int, default=300, help="per request kind and start")
+    parser.add_argument("--storm", action="store_true", help="the connect/restart storms instead")
+    parser.add_argument("--storm-kinds", type=csv(str), default=list(storm.KINDS))
+    parser.add_argument("--storm-viewers", type=int, default=10000)
+    parser.add_argument("--open-timeout", type=float, default=60, help="storm: s to open")
+    parser.add_argument("--back-timeout", type=float, default=60, help="storm: s to come back")
+    parser.add_argument("--retry-ms", type=int, default=3000, help="storm: without `retry:`")
     parser.add_argument("--json", type=Path, help="default var/bench/<mode>-<timestamp>.json")
     args = parser.parse_args()
-    for kind in [*args.kinds, *args.burst_kinds, *args.cpu_kinds, *args.cap]:
+    for kind in [*args.kinds, *args.burst_kinds, *args.cpu_kinds, *args.storm_kinds, *args.cap]:
         if kind not in servers.KINDS:
             parser.error(f"unknown configuration {kind!r}; one of {', '.join(servers.KINDS)}")
     if not args.paces or set(args.paces) - PACES.keys():
@@ -217,8 +225,9 @@ def main() -> None:
     if args.runs < 1 or min(args.moves.values()) < 1:
         parser.error("--runs and --moves must be at least 1")
     stamp, code = time.strftime("%Y%m%d-%H%M%S"), revision()
-    mode = "cpu" if args.cpu else "burst" if args.burst else "bench"
-    rows = {"cpu": cpu_rows, "burst": burst_rows, "bench": fanout_rows}[mode](args)
+    mode = "cpu" if args.cpu else "burst" if args.burst else "storm" if args.storm else "bench"
+    jobs = {"cpu": cpu_rows, "burst": burst_rows, "bench": fanout_rows}
+    rows = storm.rows(args, measure) if args.storm else jobs[mode](args)
     extra: dict[str, Any] = {}
     if args.cpu:
         title = f"CPU per request: {args.requests} sequential requests per kind"
@@ -232,6 +241,12 @@ def main() -> None:
         title += f", {args.burst_viewers:,} viewers, {runs(args)}"
         yardstick = next((k for k in BURST_FLOORS if k in args.burst_kinds), "floor")
         table, legend = burst_markdown(rows), BURST_LEGEND.format(floor=yardstick)
+    elif args.storm:
+        title = f"Connect storm: {args.storm_viewers:,} viewers opening at once, {runs(args)}"
+        print(f"\n### {title} (code {code})\n\n{storm.markdown(rows, 'open')}\n", flush=True)
+        title = f"Restart storm: the same viewers, the server restarted, {runs(args)}"
+        table = storm.markdown(rows, "restart")
+        legend = storm.LEGEND.format(retry=args.retry_ms, back=args.back_timeout)
     else:
         for pace in args.paces:
             title = f"Fan-out, {PACES[pace].label}: {args.moves[pace]} moves, {runs(args)};"

@@ -26,14 +26,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from bench import viewers
-from bench.fanout import free_port, start_floor
+from bench.fanout import free_port
 from deploy import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,8 @@ class Target:
     pids: list[int]
     # pid -> process name, for the JSON: which processes the figures sum over
     names: dict[int, str] = field(default_factory=dict)
+    # bench.storm's: kill the server and start it again at once on the same port (pids follow)
+    restart: Callable[[], None] | None = None
 
 
 class Unavailable(RuntimeError):
@@ -122,6 +124,37 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+Spawn = Callable[[], subprocess.Popen[bytes]]
+
+
+def respawn(target: Target, procs: list[subprocess.Popen[bytes]], spawn: Spawn) -> None:
+    """Give target a restart(): SIGKILL the newest of procs' group and spawn it again at once,
+    as a supervisor does after a crash (no graceful shutdown: every stream drops together)."""
+
+    def restart() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(procs[-1].pid, signal.SIGKILL)
+        procs[-1].wait()
+        procs.append(spawn())
+        target.pids[:] = [procs[-1].pid]
+        target.names[procs[-1].pid] = comm(procs[-1].pid)
+
+    target.restart = restart
+
+
+def spawner(argv: list[str], log: Path, env: dict[str, str]) -> Spawn:
+    """Start argv in a session of its own, output appended to log."""
+
+    def spawn() -> subprocess.Popen[bytes]:
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    return spawn
+
+
 @contextlib.contextmanager
 def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
     """`make run`: migrate, then one uvicorn (or daphne) process on a free port."""
@@ -136,18 +169,18 @@ def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
             [str(PYTHON), "manage.py", "migrate", "--noinput"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
         )  # fmt: skip
-        port = free_port()
-        # `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another server.
-        proc = subprocess.Popen(
-            serve.command(kind, port, python=str(PYTHON)), cwd=ROOT, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    port = free_port()
+    # `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another server.
+    spawn = spawner(serve.command(kind, port, python=str(PYTHON)), var / "server.log", env)
+    procs = [spawn()]
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ok(url + "/", proc)
-        yield Target(kind, url, [proc.pid], {proc.pid: comm(proc.pid)})
+        wait_ok(url + "/", procs[0])
+        target = Target(kind, url, [procs[0].pid], {procs[0].pid: comm(procs[0].pid)})
+        respawn(target, procs, spawn)
+        yield target
     finally:
-        stop(proc)
+        stop(procs[-1])
 
 
 @contextlib.contextmanager
@@ -164,40 +197,42 @@ def cluster(tag: str) -> Iterator[Target]:
             leaders.append(c.pushpin.proc.pid)
         pids = session_pids(leaders)
         url = c.url.rstrip("/")
-        yield Target("cluster", url, pids, {pid: comm(pid) for pid in pids})
+        target = Target("cluster", url, pids, {pid: comm(pid) for pid in pids})
+
+        def restart() -> None:
+            # Pushpin, not the workers: it holds every stream, so only its restart drops them
+            # all. SIGTERM: a SIGKILL would reach its launcher alone, whose children keep the
+            # ports (each leads its own group).
+            c.pushpin.stop()
+            c.pushpin.start()
+            assert c.pushpin.proc is not None
+            target.pids[:] = session_pids([*leaders[:-1], c.pushpin.proc.pid])
+            target.names.update({pid: comm(pid) for pid in target.pids})
+
+        target.restart = restart
+        yield target
 
 
-@contextlib.contextmanager
-def floor(tag: str) -> Iterator[Target]:
+def floor(tag: str) -> contextlib.AbstractContextManager[Target]:
     """bench/floor.py on a free port."""
-    proc, url = start_floor()
-    try:
-        yield Target("floor", url, [proc.pid], {proc.pid: comm(proc.pid)})
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    port = free_port()
+    return process("floor", tag, [sys.executable, "-m", "bench.floor", "--port", str(port)], port)
 
 
 @contextlib.contextmanager
 def process(kind: str, tag: str, argv: list[str], port: int) -> Iterator[Target]:
     """Run argv (a server on 127.0.0.1:port) from a fresh var/bench/<kind>-<tag>/ until exit."""
     var = fresh_dir(f"{kind}-{tag}")
-    with open(var / "server.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    spawn = spawner(argv, var / "server.log", {**os.environ, "PYTHONUNBUFFERED": "1"})
+    procs = [spawn()]
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ok(url + "/", proc)
-        yield Target(kind, url, [proc.pid], {proc.pid: comm(proc.pid)})
+        wait_ok(url + "/", procs[0])
+        target = Target(kind, url, [procs[0].pid], {procs[0].pid: comm(procs[0].pid)})
+        respawn(target, procs, spawn)
+        yield target
     finally:
-        stop(proc)
+        stop(procs[-1])
 
 
 def writefloor(tag: str) -> contextlib.AbstractContextManager[Target]:
