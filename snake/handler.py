@@ -21,17 +21,23 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import connections
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+from snake.guards import refusal
 
 
 def recover_connections() -> None:
-    """Replace this thread's database connections that saw an error and no longer work."""
+    """Have this thread's database connections checked before a request uses them."""
     # Django's request signals would close every connection after every request; this thread
-    # keeps its own for the process's life, so only a broken one (a restarted database) goes.
+    # keeps its own for the process's life. So that a connection the database dropped (a
+    # restart, an idle timeout) answers no request with a 500, the request's first query
+    # checks it first (CONN_HEALTH_CHECKS, snake/settings.py; free on SQLite) and one that saw
+    # an error is replaced.
     for connection in connections.all(initialized_only=True):
         if connection.errors_occurred:
             connection.close_if_unusable_or_obsolete()
+        connection.health_check_done = False  # type: ignore[attr-defined]  # django-stubs lacks it
 
 
 class ThreadHandler(ASGIHandler):
@@ -57,10 +63,11 @@ class ThreadHandler(ASGIHandler):
         """Answer one request on this handler's thread, as Django's handler would."""
         recover_connections()
         set_script_prefix(get_script_prefix(scope))
-        request, error = self.create_request(dict[str, Any](scope), body)
-        if request is None:  # Django's 400 or 413 for a request it cannot build
-            return cast(HttpResponseBase, error)
         # Not response.close(): it sends request_finished, whose receiver closes the database
         # connection this thread keeps. A body that is not streamed holds nothing to release.
         with body:
+            request, error = self.create_request(dict[str, Any](scope), body)
+            if request is None:  # Django's 400 for a request it cannot build
+                # Refused before any middleware: it adds the headers they would have.
+                return refusal.secured(cast(HttpResponse, error))
             return self.get_response(request)

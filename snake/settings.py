@@ -137,6 +137,8 @@ DATABASES = {
         "DATABASE_URL", DATABASE_URL, dj_database_url.parse, "postgres://USER:PASSWORD@HOST/NAME"
     )
 }
+# snake.handler's thread keeps its connection: check it before each request uses it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so concurrent moves queue on
     # `timeout` instead of failing with "database is locked" when a reader upgrades.

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django_eventstream.views import get_listener_manager
 
 from deploy.cluster import NO_LIMITS, Cluster, missing_binaries
@@ -42,6 +43,35 @@ def _fresh_move_buckets() -> None:
     cache = caches["default"]
     if isinstance(cache, LocMemCache):  # never flush a Redis that REDIS_URL points at
         cache.clear()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("django", marks=pytest.mark.django_db),
+        # snake.handler's thread has a database connection of its own: it sees only what the
+        # test committed, and the test only what the thread committed.
+        pytest.param("asgi", marks=pytest.mark.django_db(transaction=True)),
+    ]
+)
+def make_client(request: pytest.FixtureRequest) -> Iterator[type[Client]]:
+    """Django's test Client, then one served by snake.asgi.application: the code that serves.
+
+    It gives the test its django_db mark: a test of its own marked django_db would override
+    the transaction the "asgi" run needs (a function's marks come before its parameters').
+    """
+    if request.param == "django":
+        yield Client
+        return
+    from tests.asgi_client import AsgiClient, reset_handler
+
+    yield AsgiClient
+    reset_handler()
+
+
+@pytest.fixture
+def dual_client(make_client: type[Client]) -> Client:
+    """make_client(): pytest-django's `client`, served both ways."""
+    return make_client()
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from snake.models import Board
+from tests.guards.test_refusal import SECURITY
+from tests.guards.test_security import parse
 
 pytestmark = pytest.mark.django_db
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -43,7 +45,8 @@ def test_page_puts_the_csrf_header_on_body_and_loads_only_vendored_scripts(clien
     assert "http://" not in html and "https://" not in html
 
 
-def test_home_and_main_are_the_same_board(client: Client) -> None:
+def test_home_and_main_are_the_same_board(dual_client: Client) -> None:
+    client = dual_client
     client.post("/b/main/move", {"direction": "d"})
     assert 'data-x="505"' in logo(client.get("/").content.decode())
     assert 'data-x="505"' in logo(client.get("/b/main/").content.decode())
@@ -67,32 +70,35 @@ def test_board_without_its_slash_redirects_like_any_django_page(client: Client) 
     assert response["Location"] == "/b/main/"
 
 
-def test_move_answers_json_when_asked(client: Client) -> None:
-    response = client.post("/b/j/move", {"direction": "S"}, **JSON)
+def test_move_answers_json_when_asked(dual_client: Client) -> None:
+    response = dual_client.post("/b/j/move", {"direction": "S"}, **JSON)
     assert response.status_code == 200
     assert response.json() == {"slug": "j", "x": 500, "y": 155, "seq": 1}
 
 
-def test_move_answers_204_to_htmx(client: Client) -> None:
-    response = client.post("/b/h/move", {"direction": "left"}, HTTP_HX_REQUEST="true")
+def test_move_answers_204_to_htmx(dual_client: Client) -> None:
+    response = dual_client.post("/b/h/move", {"direction": "left"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 204
     assert Board.objects.get(slug="h").x == 495
 
 
-def test_move_redirects_a_plain_form_with_303(client: Client) -> None:
-    response = client.post("/b/f/move", {"direction": "w"})
+def test_move_redirects_a_plain_form_with_303(dual_client: Client) -> None:
+    response = dual_client.post("/b/f/move", {"direction": "w"})
     assert response.status_code == 303
     assert response["Location"] == "/b/f/"
 
 
-def test_json_wins_over_htmx(client: Client) -> None:
-    response = client.post("/b/jh/move", {"direction": "w"}, HTTP_HX_REQUEST="true", **JSON)
+def test_json_wins_over_htmx(dual_client: Client) -> None:
+    response = dual_client.post("/b/jh/move", {"direction": "w"}, HTTP_HX_REQUEST="true", **JSON)
     assert response.status_code == 200
     assert response.json()["seq"] == 1
 
 
-@pytest.mark.parametrize("data", [{}, {"direction": "x"}, {"direction": "d" * 5000}, {"dir": "d"}])
-def test_bad_direction_is_400_naming_the_allowed_values(client: Client, data: dict) -> None:
+# An over-long direction within the body cap (1 KiB); a longer body is the cap's 413, which
+# only the ASGI application has (tests/guards/test_bodylimit.py).
+@pytest.mark.parametrize("data", [{}, {"direction": "x"}, {"direction": "d" * 500}, {"dir": "d"}])
+def test_bad_direction_is_400_naming_the_allowed_values(dual_client: Client, data: dict) -> None:
+    client = dual_client
     text = client.post("/b/bad/move", data)
     assert text.status_code == 400
     assert text["Content-Type"].startswith("text/plain")
@@ -103,19 +109,20 @@ def test_bad_direction_is_400_naming_the_allowed_values(client: Client, data: di
     assert not Board.objects.exists()
 
 
-def test_bad_direction_after_moves_leaves_the_state(client: Client) -> None:
+def test_bad_direction_after_moves_leaves_the_state(dual_client: Client) -> None:
+    client = dual_client
     client.post("/b/keep/move", {"direction": "d"})
     client.post("/b/keep/move", {"direction": "nope"})
     assert client.get("/b/keep/state").json() == {"slug": "keep", "x": 505, "y": 150, "seq": 1}
 
 
-def test_move_needs_post(client: Client) -> None:
-    assert client.get("/b/main/move").status_code == 405
-    assert client.put("/b/main/move").status_code == 405
+def test_move_needs_post(dual_client: Client) -> None:
+    assert dual_client.get("/b/main/move").status_code == 405
+    assert dual_client.put("/b/main/move").status_code == 405
 
 
-def test_move_enforces_csrf() -> None:
-    strict = Client(enforce_csrf_checks=True)
+def test_move_enforces_csrf(make_client: type[Client]) -> None:
+    strict = make_client(enforce_csrf_checks=True)
     assert strict.post("/b/csrf/move", {"direction": "d"}).status_code == 403
     strict.get("/b/csrf/")
     token = strict.cookies["csrftoken"].value
@@ -124,7 +131,36 @@ def test_move_enforces_csrf() -> None:
     assert Board.objects.get(slug="csrf").seq == 1
 
 
-def test_state_of_an_unknown_board_is_the_start(client: Client) -> None:
+@override_settings(SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1)
+def test_every_answer_of_move_and_state_carries_a_pages_security_headers(
+    make_client: type[Client],
+) -> None:
+    client, strict = make_client(), make_client(enforce_csrf_checks=True)
+    page = client.get("/b/sec/")
+
+    def move(address: str, direction: str = "d", via: Client = client, **extra: str):
+        # An address each, so that only the last pair meets the move limit.
+        return via.post("/b/sec/move", {"direction": direction}, REMOTE_ADDR=address, **extra)
+
+    answers = {
+        200: move("198.51.100.1", **JSON),
+        204: move("198.51.100.2", HTTP_HX_REQUEST="true"),
+        303: move("198.51.100.3"),
+        400: move("198.51.100.4", "up!"),
+        403: move("198.51.100.5", via=strict),
+        405: client.get("/b/sec/move"),
+        429: [move("198.51.100.6"), move("198.51.100.6")][1],
+    }
+    state = client.get("/b/sec/state")
+    assert state.json()["seq"] == 4  # the 200, 204, 303 and the first of the pair
+    for status, answer in [*answers.items(), (200, state)]:
+        assert answer.status_code == status
+        for name in SECURITY:
+            assert parse(answer[name]) == parse(page[name]), (status, name)
+
+
+def test_state_of_an_unknown_board_is_the_start(dual_client: Client) -> None:
+    client = dual_client
     assert client.get("/b/new/state").json() == {"slug": "new", "x": 500, "y": 150, "seq": 0}
     assert client.post("/b/new/state").status_code == 405
 
@@ -144,10 +180,12 @@ def test_go_refuses_a_bad_name_and_escapes_nothing_raw(client: Client, slug: str
 
 
 @pytest.mark.parametrize(("path", "status"), [("/b/cs/move", 400), ("/go/", 400), ("/b/cs/x", 404)])
-def test_a_form_body_labelled_other_than_utf_8_is_refused_not_a_500(path: str, status: int) -> None:
+def test_a_form_body_labelled_other_than_utf_8_is_refused_not_a_500(
+    make_client: type[Client], path: str, status: int
+) -> None:
     # Django refuses such a body (BadRequest) when the CSRF check reads it; its default error
     # views re-ran that check, raised again, and the client got a 500 (found by test_battery).
-    strict = Client(enforce_csrf_checks=True)
+    strict = make_client(enforce_csrf_checks=True)
     strict.get("/")
     token = strict.cookies["csrftoken"].value
     form = "application/x-www-form-urlencoded; charset=utf8"

@@ -10,10 +10,14 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
+from django.test import Client
 
 from snake.asgi import MOVE_PATH
 from snake.guards.bodylimit import MAX_DRAINED, MAX_MOVE_BODY, cap_move_bodies
 from snake.guards.security import security_headers
+from snake.models import Board
+from tests.asgi_client import AsgiClient
 from tests.live import Player
 
 
@@ -127,6 +131,19 @@ def test_other_paths_are_not_touched() -> None:
     scope = {**move_scope(5000), "path": "/b/main/state", "method": "GET"}
     sent, read = run(scope, body(b"y" * 5000))
     assert sent[0]["status"] == 200 and b"".join(read) == b"y" * 5000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_application_caps_a_move_before_django_reads_it() -> None:
+    # Through the ASGI application only: the cap wraps it, and Django's test client, which
+    # calls Django's handler, passes no cap (its view answers the same move with a 400).
+    big = {"direction": "d" * 5000}
+    answer = AsgiClient().post("/b/cap/move", big, HTTP_ACCEPT="application/json")
+    assert answer.status_code == 413 and answer["Connection"] == "close"
+    assert answer.json() == {"error": f"a move's body is at most {MAX_MOVE_BODY} bytes"}
+    assert {(k.encode(), v.encode()) for k, v in answer.items()} >= set(security_headers())
+    assert Client().post("/b/cap/move", big).status_code == 400
+    assert not Board.objects.exists()
 
 
 def chunked(size: int) -> Iterator[bytes]:

@@ -16,13 +16,12 @@ def test_decodes_text(charset: str, ok: bool) -> None:
     assert decodes_text(charset) is ok
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("accept", ["", "application/json"])
 @pytest.mark.parametrize("charset", ["rot13", "idna"])
 def test_a_form_in_a_charset_that_cannot_decode_is_a_400_not_a_500(
-    charset: str, accept: str
+    make_client: type[Client], charset: str, accept: str
 ) -> None:
-    client = Client(HTTP_HOST="127.0.0.1", raise_request_exception=False)
+    client = make_client(HTTP_HOST="127.0.0.1", raise_request_exception=False)
     answer = client.generic(
         "POST",
         "/b/cs/move",

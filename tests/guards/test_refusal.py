@@ -46,12 +46,11 @@ def test_response_answers_json_text_or_an_htmx_note_and_is_secured() -> None:
         assert {(k.encode(), v.encode()) for k, v in answer.items()} >= set(security_headers())
 
 
-@pytest.mark.django_db
 @override_settings(SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1)
-def test_the_moves_refusals_reach_htmx_as_the_pages_note(client: Client) -> None:
+def test_the_moves_refusals_reach_htmx_as_the_pages_note(dual_client: Client) -> None:
     htmx = {"HTTP_HX_REQUEST": "true"}
-    bad = client.post("/b/note/move", {"direction": "nope"}, **htmx)
-    slow = client.post("/b/note/move", {"direction": "d"}, **htmx)
+    bad = dual_client.post("/b/note/move", {"direction": "nope"}, **htmx)
+    slow = dual_client.post("/b/note/move", {"direction": "d"}, **htmx)
     for answer, status, note in ((bad, 400, "direction must be"), (slow, 429, "Slow down")):
         assert answer.status_code == status
         assert answer.content.decode().strip().startswith(f'<p class="note">{note}')
