@@ -20,11 +20,13 @@ from django_eventstream.views import Listener, get_listener_manager
 
 from snake.stream import delivery, registry, sse
 from snake.stream.flow import Flow
+from snake.stream.newest import NewestQueue, newest
 from snake.stream.registry import State
 from snake.stream.tally import Tally
 from snake.stream.viewer import Send, Viewer, body
 
 PACE_MAX = 0.05  # seconds a channel rests after a fan-out at most
+REST_FACTOR = 2  # a burst gives the fan-out at most a third of the loop (bench --burst)
 logger = logging.getLogger(__name__)
 
 
@@ -38,21 +40,6 @@ def _read_snapshot(channel: str) -> State:
 
 
 read_snapshot = sync_to_async(_read_snapshot, thread_sensitive=False)
-
-
-def newest(events: list[Event], state: State) -> dict[str, tuple[int, str]]:
-    """Pick each name's newest, from the events and a snapshot read after them (if any).
-
-    Publishes from several workers can arrive out of order, and a snapshot read after an
-    overflow may be newer than every event that was queued, or older than one.
-    """
-    candidates = [(e.type, int(e.id) if e.id is not None else -1, str(e.data)) for e in events]
-    candidates += [(name, version, fragment) for name, (version, fragment) in state.items()]
-    found: dict[str, tuple[int, str]] = {}
-    for name, version, fragment in candidates:
-        if version > found.get(name, (-1, ""))[0]:
-            found[name] = (version, fragment)
-    return found
 
 
 class Room:
@@ -72,6 +59,7 @@ class Room:
         self.next_read: asyncio.Task[State] | None = None
         self.listener = Listener()
         self.listener.channels = {channel}
+        self.listener.channel_items = self._queue()
         self.listener.assign_loop()
         get_listener_manager().add_listener(self.listener)
         loop = asyncio.get_running_loop()
@@ -128,6 +116,10 @@ class Room:
             self.known_epoch = epoch
         return state
 
+    def _queue(self) -> dict[str, list[Event]]:
+        # django-eventstream appends to the list it finds for the channel (snake/stream/newest.py).
+        return {self.channel: NewestQueue()}
+
     def _keepalive(self) -> None:
         for viewer in tuple(self.viewers):
             viewer.ping()
@@ -140,13 +132,13 @@ class Room:
             with manager.lock:
                 items = self.listener.channel_items.get(self.channel, [])
                 overflow = self.listener.overflow
-                self.listener.channel_items = {}
+                self.listener.channel_items = self._queue()
                 self.listener.overflow = False
                 self.listener.aevent.clear()
             # After an overflow django-eventstream dropped events past its MAX_PENDING queue,
             # maybe the last one (or Redis was away): the owner's snapshot holds the newest.
             state = await self._reread() if overflow else {}
-            await self._fan_out(newest(items, state))
+            await self._fan_out(newest(items, state), burst=len(items) > 1)
 
     async def _reread(self) -> State:
         # A failing read must not end the room: its viewers would never get another event.
@@ -158,7 +150,7 @@ class Room:
                 await asyncio.sleep(delay)
         return await self._fresh()
 
-    async def _fan_out(self, found: dict[str, tuple[int, str]]) -> None:
+    async def _fan_out(self, found: dict[str, tuple[int, str]], burst: bool = False) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         for name, (version, fragment) in found.items():
@@ -169,12 +161,15 @@ class Room:
             message = body(sse.encode(name, fragment).encode())
             for viewer in tuple(self.viewers):
                 viewer.offer(name, version, message)
-        # Then rest as long as the writes took, at most PACE_MAX (the writes that had to wait
-        # run meanwhile). Events arriving meanwhile are coalesced into the next fan-out, so a
-        # burst cannot keep the loop busy writing stale states while the publishers wait. A
-        # lone event is never delayed.
         await asyncio.sleep(0)
-        await asyncio.sleep(min(loop.time() - started, PACE_MAX))
+        if burst or self.listener.aevent.is_set():
+            # Events come faster than they go out (several were coalesced into this fan-out,
+            # or one came in meanwhile): rest REST_FACTOR times as long as the writes took, at
+            # most PACE_MAX, so that the publishers' requests and the writes that had to wait
+            # get the loop, and what arrives is coalesced into the next fan-out. An event
+            # that finds the room idle (a lone move, or the next of a player who waited for
+            # the last) goes out at once; one that arrives during a rest waits at most that.
+            await asyncio.sleep(min(REST_FACTOR * (loop.time() - started), PACE_MAX))
 
     def close(self) -> None:
         self.task.cancel()
