@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -50,7 +50,8 @@ class Position:
     seq: int
 
     def as_dict(self) -> dict[str, str | int]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies each field, a tenth of a move's time.
+        return {"slug": self.slug, "x": self.x, "y": self.y, "seq": self.seq}
 
 
 def is_valid_slug(slug: str) -> bool:
