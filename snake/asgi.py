@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -57,3 +58,9 @@ application = ProtocolTypeRouter(
 # the storm's opening took 2.7 s instead of 3.2 (`make bench`'s --storm, README).
 gc.freeze()
 gc.set_threshold(10_000, 10, 10)
+
+# The handler's thread gives up the GIL at every SQLite call, and while the loop writes a
+# fan-out it got it back only at Python's 5 ms switch interval: a move, several calls, waited
+# tens of ms. At 1 ms: burst moves/s x0.3 -> x0.5-0.6 the write floor's, POST p99 x6-8 -> x3
+# (bench --burst, two interleaved runs).
+sys.setswitchinterval(0.001)
