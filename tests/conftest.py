@@ -34,6 +34,24 @@ def server(
     running.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _python_defaults_for_the_tests() -> None:
+    """Undo snake.asgi's tuning of the server process (GC, GIL switch) in this one.
+
+    The tests import snake.asgi to serve requests in process; its GC thresholds would also
+    delay when this process collects a test's leftovers, and pytest blames whichever test's
+    gc.collect() finds them. The live servers keep the tuning.
+    """
+    import gc
+    import sys
+
+    import snake.asgi  # noqa: F401 -- tunes the process once, on import
+
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    sys.setswitchinterval(0.005)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_move_buckets() -> None:
     """Each test starts with full move buckets: the test client is always 127.0.0.1."""
