@@ -138,7 +138,7 @@ class Room:
             # After an overflow django-eventstream dropped events past its MAX_PENDING queue,
             # maybe the last one (or Redis was away): the owner's snapshot holds the newest.
             state = await self._reread() if overflow else {}
-            await self._fan_out(newest(items, state), burst=len(items) > 1)
+            await self._fan_out(newest(items, state))
 
     async def _reread(self) -> State:
         # A failing read must not end the room: its viewers would never get another event.
@@ -150,7 +150,7 @@ class Room:
                 await asyncio.sleep(delay)
         return await self._fresh()
 
-    async def _fan_out(self, found: dict[str, tuple[int, str]], burst: bool = False) -> None:
+    async def _fan_out(self, found: dict[str, tuple[int, str]]) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         for name, (version, fragment) in found.items():
@@ -162,13 +162,13 @@ class Room:
             for viewer in tuple(self.viewers):
                 viewer.offer(name, version, message)
         await asyncio.sleep(0)
-        if burst or self.listener.aevent.is_set():
-            # Events come faster than they go out (several were coalesced into this fan-out,
-            # or one came in meanwhile): rest REST_FACTOR times as long as the writes took, at
-            # most PACE_MAX, so that the publishers' requests and the writes that had to wait
-            # get the loop, and what arrives is coalesced into the next fan-out. An event
-            # that finds the room idle (a lone move, or the next of a player who waited for
-            # the last) goes out at once; one that arrives during a rest waits at most that.
+        if self.listener.aevent.is_set():
+            # Events come faster than they go out (one came in while this one went out): rest
+            # REST_FACTOR times as long as the writes took, at most PACE_MAX, so that the
+            # publishers' requests and the writes that had to wait get the loop, and what
+            # arrives is coalesced into the next fan-out. An event that finds the room idle (a
+            # lone move, or the next of a player who waited for the last) goes out at once; one
+            # that arrives during a rest waits at most that.
             await asyncio.sleep(min(REST_FACTOR * (loop.time() - started), PACE_MAX))
 
     def close(self) -> None:
