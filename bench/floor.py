@@ -22,6 +22,7 @@ import re
 import resource
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -152,15 +153,22 @@ class Http(asyncio.Protocol):
         return json_response("200 OK", target.state())
 
 
-async def serve(host: str, port: int) -> None:
+async def run(
+    protocol: Callable[[], asyncio.Protocol], host: str, port: int, name: str, about: str = ""
+) -> None:
+    """Serve `protocol` on host:port until SIGINT or SIGTERM (the floors share this)."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Http, host, port, backlog=4096)
+    server = await loop.create_server(protocol, host, port, backlog=4096)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"floor: http://{host}:{port}/ pid {os.getpid()}", flush=True)
+    print(f"{name}: http://{host}:{port}/ pid {os.getpid()}{about}", flush=True)
     async with server:
         await stop.wait()
+
+
+async def serve(host: str, port: int) -> None:
+    await run(Http, host, port, "floor")
 
 
 def main() -> None:

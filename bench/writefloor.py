@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
-import signal
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,14 +128,7 @@ class Http(floor.Http):
 
 async def serve(host: str, port: int, path: Path) -> None:
     Http.boards = Boards(connect(path))
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Http, host, port, backlog=4096)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"writefloor: http://{host}:{port}/ pid {os.getpid()} db {path}", flush=True)
-    async with server:
-        await stop.wait()
+    await floor.run(Http, host, port, "writefloor", f" db {path}")
     Http.boards.db.close()
 
 
