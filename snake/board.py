@@ -78,6 +78,11 @@ def _table() -> str:
     return str(connection.ops.quote_name(Board._meta.db_table))
 
 
+def _now() -> str | None:
+    """Return the time now as the database takes it for updated_at."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
 def current(slug: str) -> Position:
     """Return the stored position, or the start position of a board nobody has moved yet."""
     # SQL, as in _apply: the ORM compiled this query anew on every call, several times the cost
@@ -120,26 +125,24 @@ def _apply(slug: str, step: Step) -> Position | None:
         target, params, wall = f"{least}({axis} + %s, %s)", [size, limit], f"{axis} < %s"
     else:
         target, params, wall = f"{greatest}({axis} - %s, 0)", [size], f"{axis} > %s"
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql = (
         f"UPDATE {_table()} SET {axis} = {target}, seq = seq + 1, updated_at = %s "
         f"WHERE slug = %s AND {wall} RETURNING x, y, seq"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, slug, limit if step.sign > 0 else 0])
+        cursor.execute(sql, [*params, _now(), slug, limit if step.sign > 0 else 0])
         row = cursor.fetchone()
     return None if row is None else Position(slug, *row)
 
 
 def _create(slug: str) -> None:
     """Store a board at the start position unless it exists (maybe made by a concurrent move)."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql = (
         f"INSERT INTO {_table()} (slug, x, y, seq, published_seq, updated_at) "
         "VALUES (%s, %s, %s, 0, 0, %s) ON CONFLICT (slug) DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [slug, settings.SNAKE_START_X, settings.SNAKE_START_Y, now])
+        cursor.execute(sql, [slug, settings.SNAKE_START_X, settings.SNAKE_START_Y, _now()])
 
 
 def move(slug: str, step: Step) -> tuple[Position, bool]:
