@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 from asgiref.typing import HTTPResponseBodyEvent
@@ -35,24 +35,33 @@ KEEPALIVE = body(sse.KEEPALIVE.encode())
 
 # Above start(): mypy sees it as awaitable only where it has already read the decorator.
 @types.coroutine
-def _finish(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+def _finish(steps: Iterator[Any], awaited: Any) -> Generator[Any, None, None]:
+    # The task waits on what the write waits on, then steps it on: next(), not yield from,
+    # which wants an iterable (granian's awaitable is an iterator only). asyncio sends None.
     try:
-        yield awaited  # the task waits on what coro was waiting on, then resumes coro
+        while True:
+            yield awaited
+            awaited = next(steps)
+    except StopIteration:
+        return
     except BaseException:
-        coro.close()
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()
         raise
-    yield from coro
 
 
-def start(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
-    """Run `coro` until it first waits; return a task that finishes it, or None if it is done."""
+def start(write: Awaitable[None]) -> asyncio.Future[None] | None:
+    """Run `write` until it first waits; return a task that finishes it, or None if it is done."""
     # Python 3.12's eager tasks, for 3.11: most writes finish at once, and a task per viewer
-    # per event is what made the fan-out slow.
+    # per event is what made the fan-out slow. Through __await__, not coroutine.send: granian's
+    # send returns an awaitable of its own, not a coroutine.
+    steps = write.__await__()
     try:
-        awaited = coro.send(None)
+        awaited = next(steps)
     except StopIteration:
         return None
-    return asyncio.ensure_future(_finish(coro, awaited))
+    return asyncio.ensure_future(_finish(steps, awaited))
 
 
 class Viewer:
@@ -126,8 +135,7 @@ class Viewer:
     def _write(self, message: HTTPResponseBodyEvent) -> bool:
         """Start writing `message`; True if it finished at once and the next may follow."""
         try:
-            # asgiref types a send as returning an Awaitable; every server's is a coroutine.
-            self.busy = start(self.send(message))  # type: ignore[arg-type]  # send is async def
+            self.busy = start(self.send(message))
         except Exception:  # the connection is gone; its disconnect will remove the viewer
             self.drop()
             return False

@@ -41,6 +41,44 @@ def test_start_runs_a_coroutine_until_it_first_waits() -> None:
     assert asyncio.run(run()) == ["instant", "before", "after", "closed"]
 
 
+class Steps:
+    """An awaitable that is no coroutine, as granian's send returns: an iterator with no send()
+    or close(), waiting on each of `waits` in turn."""
+
+    def __init__(self, waits: list[asyncio.Future[None]], done: list[str]) -> None:
+        self.waits, self.done = waits, done
+
+    def __await__(self) -> Steps:
+        return self
+
+    def __next__(self) -> asyncio.Future[None]:
+        if self.waits:
+            wait = self.waits.pop(0)
+            wait._asyncio_future_blocking = True  # what Future.__await__ sets before it yields
+            return wait
+        self.done.append("done")
+        raise StopIteration
+
+
+def test_start_runs_any_awaitable_until_it_first_waits() -> None:
+    async def run() -> list[str]:
+        done: list[str] = []
+        assert viewer.start(Steps([], done)) is None and done == ["done"]
+        gate = asyncio.get_running_loop().create_future()
+        task = viewer.start(Steps([gate], done))
+        assert task is not None and done == ["done"]
+        gate.set_result(None)
+        await task
+        stuck = viewer.start(Steps([asyncio.get_running_loop().create_future()], done))
+        assert stuck is not None
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        return done
+
+    assert asyncio.run(run()) == ["done", "done"]
+
+
 class Client:
     """A send that records each message and, while `full`, waits as a full socket's does."""
 
