@@ -2,6 +2,7 @@
 
     uvicorn     one uvicorn as `make run` starts it, own SQLite and SNAKE_VAR_DIR under var/bench/
     daphne      the same with daphne (`SERVER=daphne make run`)
+    granian     the same with granian (`SERVER=granian make run`)
     cluster     `make cluster`'s topology: Pushpin + 2 daphne workers + Redis (deploy.cluster)
     floor       bench/floor.py, snake's contract on bare asyncio
     writefloor  bench/writefloor.py: the floor with each move committed to SQLite before its
@@ -39,8 +40,9 @@ from deploy import serve
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-KINDS = ("uvicorn", "daphne", "cluster", "floor", "writefloor", "asgifloor", "tutorial")
-BURST_KINDS = ("uvicorn", "daphne", "cluster", "floor", "writefloor")  # bench.run --burst's default
+KINDS = ("uvicorn", "daphne", "granian", "cluster", "floor", "writefloor", "asgifloor", "tutorial")
+# bench.run --burst's default
+BURST_KINDS = ("uvicorn", "daphne", "granian", "cluster", "floor", "writefloor")
 # The tutorial's daphne: pings only after 10 idle minutes (the C viewers never answer one).
 TUTORIAL_PINGS = ("--ping-interval", "600", "--ping-timeout", "600")
 CLUSTER_BINARIES = ("pushpin", "condure", "zurl", "redis-server")
@@ -124,6 +126,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def server_pids(proc: subprocess.Popen[bytes], count: int = 1, timeout: float = 10) -> list[int]:
+    """proc and the workers it forks (granian serves from a child process), once there are
+    `count` of them or after timeout."""
+    deadline = time.monotonic() + timeout
+    while len(pids := session_pids([proc.pid])) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pids
+
+
 Spawn = Callable[[], subprocess.Popen[bytes]]
 
 
@@ -132,12 +143,13 @@ def respawn(target: Target, procs: list[subprocess.Popen[bytes]], spawn: Spawn) 
     as a supervisor does after a crash (no graceful shutdown: every stream drops together)."""
 
     def restart() -> None:
+        count = len(target.pids)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(procs[-1].pid, signal.SIGKILL)
         procs[-1].wait()
         procs.append(spawn())
-        target.pids[:] = [procs[-1].pid]
-        target.names[procs[-1].pid] = comm(procs[-1].pid)
+        target.pids[:] = server_pids(procs[-1], count)
+        target.names.update({pid: comm(pid) for pid in target.pids})
 
     target.restart = restart
 
@@ -176,7 +188,8 @@ def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ok(url + "/", procs[0])
-        target = Target(kind, url, [procs[0].pid], {procs[0].pid: comm(procs[0].pid)})
+        pids = server_pids(procs[0])
+        target = Target(kind, url, pids, {pid: comm(pid) for pid in pids})
         respawn(target, procs, spawn)
         yield target
     finally:
@@ -270,6 +283,7 @@ def tutorial(tag: str) -> Iterator[Target]:
 STARTERS = {
     "uvicorn": embedded,
     "daphne": functools.partial(embedded, kind="daphne"),
+    "granian": functools.partial(embedded, kind="granian"),
     "cluster": cluster,
     "floor": floor,
     "writefloor": writefloor,

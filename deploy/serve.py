@@ -1,5 +1,5 @@
 """The one command line for each ASGI server: `make run`, the tests, bench/ and the cluster's
-workers all start uvicorn or daphne through command(), so their flags cannot drift apart.
+workers all start uvicorn, daphne or granian through command(), so their flags cannot drift apart.
 
     .venv/bin/python -m deploy.serve --server uvicorn --host 127.0.0.1 --port 8000
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 APP = "snake.asgi:application"
-SERVERS = ("uvicorn", "daphne")
+SERVERS = ("uvicorn", "daphne", "granian")
 # daphne's listen queue is Twisted's 50 by default: a crowd of viewers connecting at once
 # overflowed it and waited a 1 s SYN retry (connect p99 1.9 s at 1,000 viewers; 0.56 s with
 # 4096). uvicorn gets the same, so that the two compare on their code, not their queues.
@@ -39,6 +39,19 @@ def _daphne(host: str, port: int, backlog: int, fd: int | None) -> list[str]:
     return argv if fd is None else [*argv, "--fd", str(fd)]
 
 
+def _granian(host: str, port: int, backlog: int, fd: int | None) -> list[str]:
+    if fd is not None:
+        raise ValueError("granian cannot serve an inherited fd; use daphne")
+    # asginl: Django answers no lifespan. backpressure defaults to backlog/workers concurrent
+    # requests, and every viewer's stream is one that never ends. The asyncio loop is the one
+    # `make bench` measured (README).
+    return [
+        "-m", "granian", "--interface", "asginl", "--host", host, "--port", str(port),
+        "--backlog", str(backlog), "--backpressure", "1000000", "--no-ws", "--log-level",
+        "warning", "--workers-kill-timeout", "2", "--loop", "asyncio",
+    ]  # fmt: skip
+
+
 def command(
     server: str,
     port: int,
@@ -51,7 +64,7 @@ def command(
     python: str = sys.executable,
 ) -> list[str]:
     """Return the argv that runs `server` serving `app` on host:port (and on fd, if given)."""
-    build = {"uvicorn": _uvicorn, "daphne": _daphne}.get(server)
+    build = {"uvicorn": _uvicorn, "daphne": _daphne, "granian": _granian}.get(server)
     if build is None:
         raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
     return [python, *build(host, port, backlog, fd), *extra, app]

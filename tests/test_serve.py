@@ -16,7 +16,8 @@ import pytest
 from deploy import serve
 from deploy.ports import listening_socket
 from deploy.worker import Worker
-from tests.live import ROOT, Server, free_port, wait_for_port
+from tests.live import ROOT, Player, Server, free_port, wait_for_port
+from tests.sse import SSEClient
 
 SOMAXCONN = int(Path("/proc/sys/net/core/somaxconn").read_text())
 # The kernel caps every listen queue at somaxconn.
@@ -25,7 +26,7 @@ SHARED_QUEUE = min(serve.BACKLOG, SOMAXCONN)
 SERVER_FLAGS = (
     "--backlog", "backlog=", "--no-access-log", "--lifespan", "--timeout-graceful-shutdown",
     "snake.asgi:application", "-m uvicorn", "-m daphne", '"-m", "uvicorn"', '"-m", "daphne"',
-    "bin)/uvicorn", "bin)/daphne", "interface=",
+    "bin)/uvicorn", "bin)/daphne", "interface=", "-m granian", '"-m", "granian"', "--backpressure",
 )  # fmt: skip
 
 
@@ -78,8 +79,9 @@ def test_only_daphne_takes_an_inherited_fd() -> None:
     argv = serve.command("daphne", 8001, fd=7, python="py")
     assert argv[:4] == ["py", "-m", "daphne", "-e"]
     assert argv[-3:] == ["--fd", "7", serve.APP]
-    with pytest.raises(ValueError, match="daphne"):
-        serve.command("uvicorn", 8001, fd=7)
+    for other in ("uvicorn", "granian"):
+        with pytest.raises(ValueError, match="daphne"):
+            serve.command(other, 8001, fd=7)
     with pytest.raises(ValueError, match="unknown server"):
         serve.command("gunicorn", 8001)
 
@@ -101,6 +103,26 @@ def test_the_command_line_execs_the_server_with_its_backlog(tmp_path: Path, kind
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("kind", serve.SERVERS)
+def test_every_server_streams_every_move(tmp_path: Path, kind: str) -> None:
+    # granian's send returns an awaitable that is no coroutine: a viewer that stepped it as one
+    # got its opening and never another event.
+    server = Server(tmp_path, server=kind)
+    server.start()
+    viewer = SSEClient(server.url, "/b/every/events/")
+    try:
+        viewer.wait_seq(0)
+        with Player(server.url) as player:
+            for direction in "dsda":
+                assert player.move("every", direction).status_code == 200
+        assert viewer.wait_seq(4)["seq"] == 4
+        seqs = [position["seq"] for position in viewer.positions()]
+        assert seqs == sorted(set(seqs)) and seqs[0] == 0, seqs
+    finally:
+        viewer.close()
+        server.stop()
 
 
 @pytest.mark.parametrize("kind", serve.SERVERS)
