@@ -23,6 +23,7 @@ from django_eventstream.views import ListenerManager, RedisListener, get_listene
 from redis.exceptions import RedisError
 
 from snake.health import Health
+from snake.stream import handoff
 
 REDIS_CHANNEL = "events_channel"  # django-eventstream's pub/sub channel name
 RECONNECT_MAX_SECONDS = 5.0
@@ -61,6 +62,7 @@ grip_health = Health("GRIP proxy", "viewers held by the proxy miss moves until i
 def _local(channel: str, name: str, version: int, fragment: str) -> None:
     event = Event(channel, name, fragment, id=version)
     get_listener_manager().add_to_queues(channel, event)
+    handoff.after_publish()
 
 
 def _redis(channel: str, name: str, version: int, fragment: str) -> None:

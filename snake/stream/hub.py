@@ -18,7 +18,7 @@ from django import db
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
 
-from snake.stream import delivery, registry, sse
+from snake.stream import delivery, handoff, registry, sse
 from snake.stream.flow import Flow
 from snake.stream.newest import NewestQueue, newest
 from snake.stream.registry import State
@@ -138,7 +138,8 @@ class Room:
             # After an overflow django-eventstream dropped events past its MAX_PENDING queue,
             # maybe the last one (or Redis was away): the owner's snapshot holds the newest.
             state = await self._reread() if overflow else {}
-            await self._fan_out(newest(items, state))
+            with handoff.fanning_out():
+                await self._fan_out(newest(items, state))
 
     async def _reread(self) -> State:
         # A failing read must not end the room: its viewers would never get another event.
