@@ -3,8 +3,9 @@
 # it needs Debian's pushpin and redis-server (.ci/run installs them as root).
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The ASGI server for `make run`: uvicorn (default: ~3x faster fan-out and 6x the burst moves in
-# `make bench`, see README) or daphne (channels' own server; live and browser tests run on both).
+# The ASGI server for `make run`: uvicorn (default: ~3x daphne's fan-out and 5x its burst moves
+# in `make bench`; granian fans out faster at 3,000+ viewers but takes 0.7x the burst: README),
+# daphne (channels' own server; live and browser tests run on both) or granian.
 SERVER ?= uvicorn
 # The listen queue; empty: deploy/serve.py's default (4096, and why), which the tests share.
 BACKLOG ?=
@@ -38,11 +39,11 @@ cluster: $(STAMP)
 	HOST='$(HOST)' PORT='$(PORT)' WORKERS='$(WORKERS)' DATABASE_URL='$(DATABASE_URL)' \
 	  POSTGRES='$(POSTGRES)' $(BIN)/python -m deploy.cluster
 
-# Side by side for each N: `make run` on uvicorn and on daphne, the Pushpin cluster, the 2018
+# Side by side for each N: `make run` on uvicorn, daphne and granian, the Pushpin cluster, the 2018
 # tutorial's design (up to BENCH_CAPS' 1,000 viewers) and the floors, each fresh, BENCH_RUNS
 # times, with moves back to back and 200 ms start-to-start (BENCH_PACES; BENCH_MOVES each, or
-# b2b=200,paced=200); then the burst mode, BENCH_RUNS times; then the CPU per request. ~30-40
-# min on a 2-core box (BENCH_KINDS=floor,uvicorn for fewer). Tables on stdout, every run's JSON
+# b2b=200,paced=200); then the burst mode, BENCH_RUNS times; then the storms; then the CPU per
+# request. ~40 min on a 2-core box (BENCH_KINDS=floor,uvicorn for fewer). Tables on stdout, every run's JSON
 # under var/bench/ (see bench/run.py).
 BENCH_VIEWERS ?= 100,1000,3000,10000
 BENCH_MOVES ?= 30

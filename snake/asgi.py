@@ -1,4 +1,4 @@
-"""ASGI entry point, served by uvicorn (`make run`) or daphne."""
+"""ASGI entry point, served by uvicorn (`make run`), daphne or granian."""
 
 from __future__ import annotations
 
