@@ -2,7 +2,7 @@
 
 A view publishes from a worker thread and goes on with its request (the response middleware,
 the answer); the room's fan-out runs on the event loop, which needs the GIL that thread holds.
-Stamped in a live uvicorn, the first viewer's write waited ~0.45 ms for the rest of the request;
+Stamped in a live uvicorn, the first viewer's write waited ~0.6 ms for the rest of the request;
 a short sleep after the publish lets the loop take the GIL and write first (~0.15 ms).
 While a room is already fanning out or resting (moves come faster than they go out, a burst)
 the loop has work anyway and the sleep would only slow the next move: none then.
