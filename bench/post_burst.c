@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 enum { CONNECTING, READING, CLOSED };
 #define BUF 16384
 
@@ -51,13 +53,6 @@ static int64_t *lat; /* ns per request */
 static size_t n_lat, cap_lat;
 static long long accepted, status_count[600], max_seq = -1;
 static int64_t last_accepted;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void record(int status, int64_t t, int64_t sent)
 {
@@ -198,12 +193,6 @@ static void on_readable(struct conn *c, int64_t end)
     } else {
         close_conn(c);
     }
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* p-th percentile of sorted lat (nearest rank) in ms, or null. */

@@ -34,10 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "loadgen.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -68,13 +69,6 @@ static int ready, live, inflight, errors[E_KINDS], status_count[600];
 static int websocket; /* -W */
 static int waiting, reached; /* while waiting: how many live viewers are at or past wait_seq */
 static int64_t wait_seq, wait_deadline;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void fail(struct viewer *v, int kind)
 {
@@ -241,12 +235,6 @@ static void connect_more(int k_addrs, struct sockaddr_in *server, int max_inflig
     }
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Print the p-th percentile of sorted[0..n) in ms (nearest rank), null when n is 0. */
 static void pct(const char *name, const int64_t *sorted, int n, double p, const char *after)
 {
@@ -381,16 +369,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (k_addrs <= 0)
-        k_addrs = (n_viewers + 19999) / 20000 + 3;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if ((rlim_t)n_viewers + 16 > rl.rlim_cur) {
-        fprintf(stderr, "sse_fanout: %d viewers need more than the %llu fds allowed\n", n_viewers,
-                (unsigned long long)rl.rlim_cur);
+        k_addrs = default_addrs(n_viewers);
+    if (fds_for(n_viewers, "sse_fanout"))
         return 2;
-    }
     if (websocket)
         request_len = snprintf(request, sizeof request,
                                "GET /ws/b/%s/ HTTP/1.1\r\nHost: %s:%d\r\n"

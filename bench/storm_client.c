@@ -37,10 +37,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "loadgen.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -73,13 +74,6 @@ static int port;
 static int64_t base = -1, t_first_connect, t_last_open, t_kill = -1, wait_seq = -1;
 static int opened, given_up, open_phase = 1, back, open_errors[E_KINDS], retry_fails[E_KINDS];
 static int attempts, with_last_id, retry_seen = -1, streams_lost;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* A min-heap of the waiting viewers by due time. */
 static int *heap, heap_n;
@@ -364,12 +358,6 @@ static void on_readable(struct viewer *v)
         fail(v, E_EOF);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static double pct_ms(const int64_t *sorted, int n, double p)
 {
     int i = (int)(p / 100.0 * n + 0.999999) - 1;
@@ -470,16 +458,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (k_addrs <= 0)
-        k_addrs = (n_viewers + 19999) / 20000 + 3;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if ((rlim_t)n_viewers + 16 > rl.rlim_cur) {
-        fprintf(stderr, "storm_client: %d viewers need more than the %llu fds allowed\n",
-                n_viewers, (unsigned long long)rl.rlim_cur);
+        k_addrs = default_addrs(n_viewers);
+    if (fds_for(n_viewers, "storm_client"))
         return 2;
-    }
     vs = calloc((size_t)n_viewers, sizeof *vs);
     heap = calloc((size_t)n_viewers, sizeof *heap);
     epfd = epoll_create1(0);

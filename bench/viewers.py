@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(__file__).with_name("sse_fanout.c")
+HEADER = Path(__file__).with_name("loadgen.h")  # what every C helper includes
 BINARY = ROOT / "var" / "bench" / "sse_fanout"
 # Base URLs (as passed to Viewers) of servers whose viewers are websockets rather than SSE.
 WEBSOCKET_URLS: set[str] = set()
@@ -31,8 +32,10 @@ class FanoutError(SystemExit):
 
 
 def build(source: Path = SOURCE, binary: Path = BINARY) -> Path:
-    """Compile a C helper of the bench unless its binary is newer than its source."""
-    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+    """Compile a C helper of the bench unless its binary is newer than its source and the
+    header the helpers share."""
+    newest = max(source.stat().st_mtime, HEADER.stat().st_mtime)
+    if not binary.exists() or binary.stat().st_mtime < newest:
         binary.parent.mkdir(parents=True, exist_ok=True)
         cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)]
         subprocess.run(cmd, check=True)
