@@ -134,6 +134,8 @@ class Viewer:
 
     def _write(self, message: HTTPResponseBodyEvent) -> bool:
         """Start writing `message`; True if it finished at once and the next may follow."""
+        if self.flow.write_now(message):
+            return True
         try:
             self.busy = start(self.send(message))
         except Exception:  # the connection is gone; its disconnect will remove the viewer
