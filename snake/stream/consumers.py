@@ -9,6 +9,7 @@ each receive in tasks, which in a connect storm cost more than the stream itself
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypedDict, cast
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
@@ -17,7 +18,7 @@ from django.http.request import split_domain_port, validate_host
 
 from snake.guards import refusal, security, streamcap
 from snake.stream import hub
-from snake.stream.flow import flow_for
+from snake.stream.flow import TaskFlow, flow_for
 
 
 class URLRoute(TypedDict):
@@ -92,10 +93,19 @@ class StreamConsumer:
     async def _watch(channel: str, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         # The room writes to the server's own send: no task of ours per viewer. This app only
         # waits for the client's disconnect once the opening is out.
-        room, viewer = hub.join(channel, send, flow_for(send))
+        flow = flow_for(send)
+        room, viewer = hub.join(channel, send, flow)
         try:
             await room.open(viewer)
             while (await receive())["type"] != "http.disconnect":
                 pass
+        except asyncio.CancelledError:
+            if not (isinstance(flow, TaskFlow) and flow.aborted):
+                raise
+            # Dropped where we cannot reach the socket: an app that returns with its response
+            # unfinished has the server close the connection, and the client reconnects.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
             hub.leave(channel, viewer)

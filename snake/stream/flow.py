@@ -4,10 +4,12 @@ uvicorn's `send` waits while the client's socket is full; daphne's never waits, 
 buffers every write without bound (django/daphne #170), so a viewer that stops reading grows
 the server. Twisted does tell a registered push producer when a connection's buffer fills and
 drains: on daphne this module registers one, and a stream holds its writes back exactly as it
-does on uvicorn. Both can drop a client that stopped reading. On uvicorn's httptools protocol
-a write that would not wait goes straight to the socket, framed as its `send` frames it: the
-send's coroutine and checks cost as much again as the write (py-spy, 3,000 viewers). This is the
-only module that knows which server runs us; on another server a stream never sees a pause.
+does on uvicorn. Both can drop a client that stopped reading; on any other server (granian) a
+drop ends the stream's task, and the server closes the response it left unfinished, as ASGI
+servers must. On uvicorn's httptools protocol a write that would not wait goes straight to the
+socket, framed as its `send` frames it: the send's coroutine and checks cost as much again as
+the write (py-spy, 3,000 viewers). This is the only module that knows which server runs us; on
+another server a stream never sees a pause.
 """
 
 from __future__ import annotations
@@ -72,6 +74,19 @@ class AsyncioFlow(Flow):
         self.transport.abort()
 
 
+class TaskFlow(Flow):
+    """A server whose socket we cannot reach: dropping the client ends its stream's task."""
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        super().__init__()
+        self.task = task
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.task.cancel()  # the stream's app catches it and returns (consumers.py)
+
+
 class UvicornFlow(AsyncioFlow):
     """uvicorn's httptools cycle: a chunk it would write at once is written without its send."""
 
@@ -107,4 +122,8 @@ def flow_for(send: ASGISendCallable) -> Flow:
     transport = getattr(cycle, "transport", None)
     if transport is not None and hasattr(transport, "abort"):
         return AsyncioFlow(transport)
-    return Flow()
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop: nothing to end
+        task = None
+    return Flow() if task is None else TaskFlow(task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -10,9 +11,11 @@ import httpx
 
 from snake import stream
 from snake.stream import hub
+from snake.stream.consumers import StreamConsumer
 from tests.sse import SSEClient
 from tests.stream.conftest import counts
 from tests.stream.counter import Counter, fragment
+from tests.stream.test_hub import Writer, small_socket
 
 SECURITY = ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy",
             "X-Frame-Options")  # fmt: skip
@@ -125,3 +128,61 @@ def closed_by_server(sock: socket.socket) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def test_a_stream_dropped_where_its_socket_is_out_of_reach_ends_so_the_server_closes_it(
+    counter: Counter, settings: object
+) -> None:
+    """On a server whose transport we cannot see (granian), a drop ends the app: not cancelled,
+    no error, so the server closes the unfinished response and the client reconnects."""
+    settings.SNAKE_STUCK_VIEWER_SECONDS = 0.3  # type: ignore[attr-defined]
+
+    async def run() -> tuple[asyncio.Future[None], int]:
+        loop = asyncio.get_running_loop()
+        # A real TCP connection whose far end is never accepted: its buffers fill and stay full.
+        listening = small_socket(socket.SO_RCVBUF)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        client = small_socket(socket.SO_SNDBUF)
+        client.connect(listening.getsockname())
+        transport, writer = await loop.create_connection(Writer, sock=client)
+        transport.set_write_buffer_limits(high=4096)
+        requested = asyncio.Event()
+
+        async def receive() -> dict[str, object]:
+            if not requested.is_set():
+                requested.set()
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # the client is there, only not reading
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, object]) -> None:  # a server we know nothing of
+            if message["type"] == "http.response.body":
+                await writer.send(message)
+
+        scope = {
+            "type": "http", "method": "GET", "path": "/count/gone/", "client": ("127.0.0.1", 1),
+            "headers": [(b"host", b"127.0.0.1")],
+            "url_route": {"args": (), "kwargs": {"name": "gone"}},
+        }  # fmt: skip
+        app = StreamConsumer.as_asgi("count-{name}")
+        served = asyncio.ensure_future(app(scope, receive, send))  # type: ignore[arg-type]
+
+        def feed() -> int:
+            n = 0
+            while not served.done() and n < 50_000:
+                n += 1
+                stream.send("count-gone", "count", n, big(n) if n < 40 else fragment("count", n))
+                time.sleep(0.001)
+            return n
+
+        n = await asyncio.to_thread(feed)
+        await asyncio.wait_for(served, 30)
+        transport.close()
+        listening.close()
+        return served, n
+
+    served, n = asyncio.run(run())
+    assert n < 50_000, "the stuck stream was never dropped"
+    assert not served.cancelled() and served.exception() is None
+    assert "count-gone" not in hub._rooms  # it left its room: nothing of it is kept
