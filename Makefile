@@ -3,9 +3,9 @@
 # it needs Debian's pushpin and redis-server (.ci/run installs them as root).
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The ASGI server for `make run`: uvicorn (default: ~3x daphne's fan-out and 5x its burst moves
-# in `make bench`; granian fans out faster at 3,000+ viewers but takes 0.7x the burst: README),
-# daphne (channels' own server; live and browser tests run on both) or granian.
+# The ASGI server for `make run`: uvicorn (default: ~3x daphne's fan-out and its burst moves
+# in `make bench`; granian fans out no faster and takes 0.3x the write floor's burst to uvicorn's
+# 0.9x: README), daphne (channels' own server; live and browser tests run on both) or granian.
 SERVER ?= uvicorn
 # The listen queue; empty: deploy/serve.py's default (4096, and why), which the tests share.
 BACKLOG ?=
@@ -43,7 +43,7 @@ cluster: $(STAMP)
 # tutorial's design (up to BENCH_CAPS' 1,000 viewers) and the floors, each fresh, BENCH_RUNS
 # times, with moves back to back and 200 ms start-to-start (BENCH_PACES; BENCH_MOVES each, or
 # b2b=200,paced=200); then the burst mode, BENCH_RUNS times; then the storms; then the CPU per
-# request. ~40 min on a 2-core box (BENCH_KINDS=floor,uvicorn for fewer). Tables on stdout, every run's JSON
+# request. ~25 min on a 2-core box (BENCH_KINDS=floor,uvicorn for fewer). Tables on stdout, every run's JSON
 # under var/bench/ (see bench/run.py).
 BENCH_VIEWERS ?= 100,1000,3000,10000
 BENCH_MOVES ?= 30
