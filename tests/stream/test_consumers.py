@@ -15,7 +15,7 @@ from snake.stream.consumers import StreamConsumer
 from tests.sse import SSEClient
 from tests.stream.conftest import counts
 from tests.stream.counter import Counter, fragment
-from tests.stream.test_hub import Writer, small_socket
+from tests.stream.test_hub import stuck_connection
 
 SECURITY = ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy",
             "X-Frame-Options")  # fmt: skip
@@ -138,15 +138,7 @@ def test_a_stream_dropped_where_its_socket_is_out_of_reach_ends_so_the_server_cl
     settings.SNAKE_STUCK_VIEWER_SECONDS = 0.3  # type: ignore[attr-defined]
 
     async def run() -> tuple[asyncio.Future[None], int]:
-        loop = asyncio.get_running_loop()
-        # A real TCP connection whose far end is never accepted: its buffers fill and stay full.
-        listening = small_socket(socket.SO_RCVBUF)
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        client = small_socket(socket.SO_SNDBUF)
-        client.connect(listening.getsockname())
-        transport, writer = await loop.create_connection(Writer, sock=client)
-        transport.set_write_buffer_limits(high=4096)
+        listening, transport, writer = await stuck_connection()  # its buffers fill, stay full
         requested = asyncio.Event()
 
         async def receive() -> dict[str, object]:

@@ -246,21 +246,27 @@ def small_socket(option: int) -> socket.socket:
     return sock
 
 
+async def stuck_connection() -> tuple[socket.socket, asyncio.Transport, Writer]:
+    """A real TCP connection whose far end is never even accepted, both buffers kept small:
+    (the listening socket, the writing end's transport, its Writer)."""
+    listening = small_socket(socket.SO_RCVBUF)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    client = small_socket(socket.SO_SNDBUF)
+    client.connect(listening.getsockname())
+    loop = asyncio.get_running_loop()
+    transport, writer = await loop.create_connection(Writer, sock=client)
+    transport.set_write_buffer_limits(high=4096)
+    return listening, transport, writer
+
+
 def test_a_viewer_that_stops_reading_holds_no_one_up_and_is_dropped(
     counter: Counter, settings: object
 ) -> None:
     settings.SNAKE_STUCK_VIEWER_SECONDS = 0.3
 
     async def run() -> tuple[list[str], int, Writer, bool]:
-        loop = asyncio.get_running_loop()
-        # A real TCP connection whose far end is never even accepted, both buffers kept small.
-        listening = small_socket(socket.SO_RCVBUF)
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        client = small_socket(socket.SO_SNDBUF)
-        client.connect(listening.getsockname())
-        transport, writer = await loop.create_connection(Writer, sock=client)
-        transport.set_write_buffer_limits(high=4096)
+        listening, transport, writer = await stuck_connection()
         room, stuck = hub.join("count-stuck", writer.send, flow.AsyncioFlow(transport))
         await room.open(stuck)
         reader = hub.stream("count-stuck")
