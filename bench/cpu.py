@@ -1,6 +1,6 @@
 """CPU per request: what a running server's processes spend on each kind of request.
 
-    .venv/bin/python -m bench.run --cpu [--cpu-kinds uvicorn,daphne] [--requests 300]
+    .venv/bin/python -m bench.run --cpu [--cpu-kinds uvicorn,daphne] [--requests 1000]
 
 For each kind (GET state, GET page, POST move with a JSON answer, GET a static file) one
 keep-alive httpx.Client sends `warmup` requests, then `requests` more one after another; the
@@ -69,7 +69,9 @@ def checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def measure(url: str, pids: list[int], requests: int = 300, warmup: int = WARMUP) -> dict[str, Any]:
+def measure(
+    url: str, pids: list[int], requests: int = 1000, warmup: int = WARMUP
+) -> dict[str, Any]:
     """One round on a running server: {kind: figures} for every kind, on a fresh board."""
     slug = f"cpu-{time.strftime('%H%M%S')}-{secrets.token_hex(4)}"
     out: dict[str, Any] = {"slug": slug, "requests": requests, "warmup": warmup}

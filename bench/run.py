@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.run [--viewers 100,1000] [--moves 30 | --moves b2b=200,paced=30]
         [--paces b2b,paced] [--runs 3] [--kinds floor,uvicorn] [--cap tutorial=1000]
     .venv/bin/python -m bench.run --burst [--burst-viewers 1000] [--clients 8] [--seconds 5]
-    .venv/bin/python -m bench.run --cpu [--cpu-kinds uvicorn,daphne] [--requests 300]
+    .venv/bin/python -m bench.run --cpu [--cpu-kinds uvicorn,daphne] [--requests 1000]
     .venv/bin/python -m bench.run --storm [--storm-viewers 10000] [--storm-kinds floor,uvicorn]
 
 For every N and run, each configuration is started fresh (bench/servers.py), loaded with
@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="the CPU-per-request mode instead")
     parser.add_argument("--cpu-kinds", type=csv(str), default=["uvicorn", "daphne"])
     parser.add_argument("--cpu-rounds", type=int, default=3, help="fresh starts of each")
-    parser.add_argument("--requests", type=int, default=300, help="per request kind and start")
+    parser.add_argument("--requests", type=int, default=1000, help="per request kind and start")
     parser.add_argument("--storm", action="store_true", help="the connect/restart storms instead")
     parser.add_argument("--storm-kinds", type=csv(str), default=list(storm.KINDS))
     parser.add_argument("--storm-viewers", type=int, default=10000)
