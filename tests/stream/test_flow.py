@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from snake.stream import flow, hub, sse
-from snake.stream.viewer import body
+from snake.stream.viewer import Viewer, body
 from tests.sse import SSEClient
 from tests.stream.counter import Counter
+
+
+@contextlib.contextmanager
+def watching(engine: str, name: str) -> Iterator[tuple[SSEClient, hub.Room, Viewer]]:
+    """A client streaming count-<name> from the engine, once open: it, its room, its viewer."""
+    client = SSEClient(engine, f"/count/{name}/")
+    try:
+        client.wait_for(lambda _: len(client.events) >= 2)
+        room = hub._rooms[f"count-{name}"]
+        [joined] = tuple(room.viewers)
+        yield client, room, joined
+    finally:
+        client.close()
 
 
 def test_a_stream_on_uvicorn_can_be_dropped_through_its_transport(
     engine: str, counter: Counter
 ) -> None:
-    viewer = SSEClient(engine, "/count/flow/")
-    try:
-        viewer.wait_for(lambda _: len(viewer.events) >= 2)
-        [joined] = tuple(hub._rooms["count-flow"].viewers)
+    with watching(engine, "flow") as (viewer, _, joined):
         assert isinstance(joined.flow, flow.AsyncioFlow) and not joined.flow.paused
         joined.flow.abort()  # what a drop does: the client sees the connection end
         deadline = time.monotonic() + 15
         while not viewer.closed:
             assert time.monotonic() < deadline, "the stream outlived its abort"
             time.sleep(0.01)
-    finally:
-        viewer.close()
 
 
 def test_an_unknown_server_s_send_gets_a_flow_that_never_pauses() -> None:
@@ -51,11 +60,7 @@ async def _call(call: Callable[[], bool]) -> bool:
 def test_a_stream_on_uvicorn_writes_what_would_not_wait_straight_to_the_socket(
     engine: str, counter: Counter
 ) -> None:
-    viewer = SSEClient(engine, "/count/direct/")
-    try:
-        viewer.wait_for(lambda _: len(viewer.events) >= 2)
-        room = hub._rooms["count-direct"]
-        [joined] = tuple(room.viewers)
+    with watching(engine, "direct") as (viewer, room, joined):
         assert isinstance(joined.flow, flow.UvicornFlow)
         first, second = (body(sse.encode(name, "hi").encode()) for name in ("one", "two"))
         # Framed as uvicorn's send frames it, each its own body: the client parses both.
@@ -69,5 +74,3 @@ def test_a_stream_on_uvicorn_writes_what_would_not_wait_straight_to_the_socket(
         counter.bump("count-direct")  # the stream goes on, framed right
         viewer.wait_for(lambda _: viewer.events[-1].type == "count")
         assert viewer.error is None and not viewer.closed
-    finally:
-        viewer.close()
