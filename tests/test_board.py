@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from snake import board
 from snake.models import Board
@@ -64,6 +66,18 @@ def test_each_applied_move_counts_once() -> None:
     for _ in range(3):
         board.move("count", board.parse_direction("d"))
     assert board.current("count") == board.Position("count", 515, 150, 3)
+
+
+@pytest.mark.django_db
+def test_a_stored_board_moves_in_one_statement_and_a_wall_still_changes_nothing() -> None:
+    board.move("once", board.parse_direction("d"))  # stores it
+    with CaptureQueriesContext(connection) as moved:
+        position, changed = board.move("once", board.parse_direction("d"))
+    assert changed and position == board.Position("once", 510, 150, 2)
+    assert [q["sql"].split()[0] for q in moved.captured_queries] == ["UPDATE"]
+    Board.objects.filter(slug="once").update(x=0)
+    position, changed = board.move("once", board.parse_direction("a"))
+    assert not changed and position == board.Position("once", 0, 150, 2)
 
 
 @pytest.mark.django_db
