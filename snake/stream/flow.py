@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 class Flow:
     """A client's flow control as far as the server lets us see it."""
 
+    __slots__ = ("on_resume",)  # one per viewer, read on every write of a fan-out
     paused = False
 
     def __init__(self) -> None:
@@ -41,8 +42,11 @@ class Flow:
 class DaphneFlow(Flow):
     """A Twisted push producer on daphne's request: paused while the client's buffer is full."""
 
+    __slots__ = ("request", "paused")
+
     def __init__(self, request: WebRequest) -> None:
         super().__init__()
+        self.paused = False
         self.request = request
         request.registerProducer(self, True)
 
@@ -66,6 +70,8 @@ class DaphneFlow(Flow):
 class AsyncioFlow(Flow):
     """uvicorn: its send already waits while the client is full; only dropping needs the socket."""
 
+    __slots__ = ("transport",)
+
     def __init__(self, transport: asyncio.WriteTransport) -> None:
         super().__init__()
         self.transport = transport
@@ -77,6 +83,8 @@ class AsyncioFlow(Flow):
 class TaskFlow(Flow):
     """A server whose socket we cannot reach: dropping the client ends its stream's task."""
 
+    __slots__ = ("task", "aborted")
+
     def __init__(self, task: asyncio.Task[object]) -> None:
         super().__init__()
         self.task = task
@@ -87,25 +95,46 @@ class TaskFlow(Flow):
         self.task.cancel()  # the stream's app catches it and returns (consumers.py)
 
 
+def _chunk(message: HTTPResponseBodyEvent) -> bytes | None:
+    """Frame a body message as uvicorn's chunked send would; None: one only its send may write."""
+    data = message["body"]
+    # An empty chunk would end the response; a last one must go through send to end it.
+    if not data or not message["more_body"]:
+        return None
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
 class UvicornFlow(AsyncioFlow):
     """uvicorn's httptools cycle: a chunk it would write at once is written without its send."""
 
-    # A fan-out writes one message to every viewer: frame its body once.
-    _body, _chunk = b"", b""
+    __slots__ = ("cycle", "chunked")
+    # A fan-out writes one message to every viewer: frame it once. Keyed by the message's
+    # identity, as a fan-out shares one message object among all its viewers.
+    _message: object = None
+    _framed: bytes | None = None
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         super().__init__(cycle.transport)
         self.cycle = cycle
+        # Read once: a stream's flow is made once its response has started, and its app ends
+        # the response only after its viewer has left the room. Framed otherwise: always send.
+        self.chunked = bool(cycle.chunked_encoding) and not cycle.response_complete
 
     def write_now(self, message: HTTPResponseBodyEvent) -> bool:
-        cycle, data = self.cycle, message["body"]
-        # Where its send would wait (paused), end the response or frame otherwise, it must run.
-        if (cycle.flow.write_paused or cycle.disconnected or cycle.response_complete
-                or not cycle.chunked_encoding or not data or not message["more_body"]):  # fmt: skip
+        transport = self.transport
+        # Only into an empty buffer of an open socket: where uvicorn's send would wait (it
+        # pauses at its high-water mark) or the client has gone, send runs. The transport, not
+        # the cycle: the write reads it anyway, and at 10,000 viewers every other object read
+        # per viewer is a cache miss: a fan-out pass took 93 / 96 / 88 ms reading the cycle's
+        # flags, 87 / 90 / 79 without (three interleaved pairs; bare transport writes ~70).
+        if transport.get_write_buffer_size() or transport.is_closing() or not self.chunked:
             return False
-        if data is not UvicornFlow._body:
-            UvicornFlow._body, UvicornFlow._chunk = data, b"%x\r\n%b\r\n" % (len(data), data)
-        self.transport.write(UvicornFlow._chunk)
+        if message is not UvicornFlow._message:
+            UvicornFlow._message, UvicornFlow._framed = message, _chunk(message)
+        framed = UvicornFlow._framed
+        if framed is None:
+            return False
+        self.transport.write(framed)
         return True
 
 

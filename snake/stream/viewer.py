@@ -92,10 +92,12 @@ class Viewer:
     def offer(self, name: str, version: int, message: HTTPResponseBodyEvent) -> None:
         if version <= self.sent.get(name, -1):
             return
-        if not self.pending and self.busy is None and self.open and not self.flow.paused:
+        flow = self.flow
+        if not self.pending and self.busy is None and self.open and not flow.paused:
             # The usual case, once per viewer per event: nothing waits, so write it now.
             self.sent[name], self.ping_due, self.stuck_since = version, False, None
-            self._write(message)
+            if not flow.write_now(message):
+                self._send(message)
             return
         held = self.pending.get(name)
         if held is None or version > held[0]:
@@ -134,8 +136,10 @@ class Viewer:
 
     def _write(self, message: HTTPResponseBodyEvent) -> bool:
         """Start writing `message`; True if it finished at once and the next may follow."""
-        if self.flow.write_now(message):
-            return True
+        return self.flow.write_now(message) or self._send(message)
+
+    def _send(self, message: HTTPResponseBodyEvent) -> bool:
+        """Start writing `message` through the server's send; True if it finished at once."""
         try:
             self.busy = start(self.send(message))
         except Exception:  # the connection is gone; its disconnect will remove the viewer

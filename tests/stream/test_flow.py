@@ -29,13 +29,20 @@ def watching(engine: str, name: str) -> Iterator[tuple[SSEClient, hub.Room, View
 def test_a_stream_on_uvicorn_can_be_dropped_through_its_transport(
     engine: str, counter: Counter
 ) -> None:
-    with watching(engine, "flow") as (viewer, _, joined):
+    with watching(engine, "flow") as (viewer, room, joined):
         assert isinstance(joined.flow, flow.AsyncioFlow) and not joined.flow.paused
-        joined.flow.abort()  # what a drop does: the client sees the connection end
+        on_loop(room, lambda: aborted(joined.flow))  # a drop: the client sees the connection end
+        # Nothing more goes straight to a socket that is closing: only send knows what to do.
+        assert not on_loop(room, lambda: joined.flow.write_now(body(b"x")))
         deadline = time.monotonic() + 15
         while not viewer.closed:
             assert time.monotonic() < deadline, "the stream outlived its abort"
             time.sleep(0.01)
+
+
+def aborted(dropped: flow.Flow) -> bool:
+    dropped.abort()
+    return True
 
 
 def test_an_unknown_server_s_send_gets_a_flow_that_never_pauses() -> None:
