@@ -107,7 +107,7 @@ def _chunk(message: HTTPResponseBodyEvent) -> bytes | None:
 class UvicornFlow(AsyncioFlow):
     """uvicorn's httptools cycle: a chunk it would write at once is written without its send."""
 
-    __slots__ = ("cycle", "chunked")
+    __slots__ = ("chunked",)
     # A fan-out writes one message to every viewer: frame it once. Keyed by the message's
     # identity, as a fan-out shares one message object among all its viewers.
     _message: object = None
@@ -115,7 +115,6 @@ class UvicornFlow(AsyncioFlow):
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         super().__init__(cycle.transport)
-        self.cycle = cycle
         # Read once: a stream's flow is made once its response has started, and its app ends
         # the response only after its viewer has left the room. Framed otherwise: always send.
         self.chunked = bool(cycle.chunked_encoding) and not cycle.response_complete
@@ -134,7 +133,7 @@ class UvicornFlow(AsyncioFlow):
         framed = UvicornFlow._framed
         if framed is None:
             return False
-        self.transport.write(framed)
+        transport.write(framed)
         return True
 
 
