@@ -21,6 +21,7 @@ from django_eventstream.views import Listener, get_listener_manager
 from snake.stream import delivery, handoff, registry, sse
 from snake.stream.flow import Flow
 from snake.stream.newest import NewestQueue, newest
+from snake.stream.presence import Audience
 from snake.stream.registry import State
 from snake.stream.tally import Tally
 from snake.stream.viewer import Send, Viewer, body
@@ -65,6 +66,7 @@ class Room:
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._run())
         self.ticker = loop.call_later(sse.KEEPALIVE_SECONDS, self._keepalive)
+        self.audience = Audience(channel, lambda: len(self.viewers), self._offer)
 
     async def open(self, viewer: Viewer) -> None:
         """Send a viewer that has joined the opening and current state, then what is newer."""
@@ -155,13 +157,7 @@ class Room:
         loop = asyncio.get_running_loop()
         started = loop.time()
         for name, (version, fragment) in found.items():
-            if version <= self.versions.get(name, -1):
-                continue
-            self.versions[name] = version
-            self.learn({name: (version, fragment)})
-            message = body(sse.encode(name, fragment).encode())
-            for viewer in tuple(self.viewers):
-                viewer.offer(name, version, message)
+            self._offer(name, version, fragment)
         await asyncio.sleep(0)
         if self.listener.aevent.is_set():
             # Events come faster than they go out (one came in while this one went out): rest
@@ -172,9 +168,20 @@ class Room:
             # that arrives during a rest waits at most that.
             await asyncio.sleep(min(REST_FACTOR * (loop.time() - started), PACE_MAX))
 
+    def _offer(self, name: str, version: int, fragment: str) -> None:
+        """Encode an event once and offer it to every viewer here, unless it is not newer."""
+        if version <= self.versions.get(name, -1):
+            return
+        self.versions[name] = version
+        self.learn({name: (version, fragment)})
+        message = body(sse.encode(name, fragment).encode())
+        for viewer in tuple(self.viewers):
+            viewer.offer(name, version, message)
+
     def close(self) -> None:
         self.task.cancel()
         self.ticker.cancel()
+        self.audience.close()
         get_listener_manager().remove_listener(self.listener)
 
 
@@ -189,6 +196,7 @@ def join(channel: str, send: Send, flow: Flow | None = None) -> tuple[Room, View
     viewer = Viewer(send, flow)
     viewer.on_drop = lambda: tally.count(dropped=1)
     room.viewers.add(viewer)
+    room.audience.changed()
     tally.count(opened=1)
     logger.debug("stream opened on %s (%d here)", channel, len(room.viewers))
     return room, viewer
@@ -199,6 +207,7 @@ def leave(channel: str, viewer: Viewer) -> None:
     room = _rooms.get(channel)
     if room is not None and viewer in room.viewers:
         room.viewers.discard(viewer)
+        room.audience.changed()
         tally.count(closed=1)
         logger.debug("stream closed on %s (%d left)", channel, len(room.viewers))
         if not room.viewers:
@@ -208,6 +217,12 @@ def leave(channel: str, viewer: Viewer) -> None:
 
 def viewer_count() -> int:
     return sum(len(room.viewers) for room in _rooms.values())
+
+
+def watching(channel: str) -> int:
+    """Return how many viewers watch `channel` in this process now."""
+    room = _rooms.get(channel)  # read from any thread: a dict lookup and a len() under the GIL
+    return 0 if room is None else len(room.viewers)
 
 
 tally = Tally(viewer_count)

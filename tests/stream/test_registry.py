@@ -38,3 +38,17 @@ def test_the_board_registers_its_channels() -> None:
 def test_an_empty_prefix_is_refused() -> None:
     with pytest.raises(ImproperlyConfigured, match="must not be empty"):
         stream.register("", lambda channel: {})
+
+
+def test_the_owner_of_a_channel_says_how_its_audience_looks(owners: None) -> None:
+    def shown(channel: str, viewers: int) -> str:
+        return f"{viewers} on {channel}"
+
+    stream.register("t-seen-", lambda channel: {}, presence=shown)
+    try:
+        assert registry.presence("t-seen-a") is shown
+        assert registry.presence("t-long-a") is None  # its owner shows no audience
+        assert registry.presence("nobody-x") is None
+    finally:
+        stream.unregister("t-seen-")
+    assert registry.presence("t-seen-a") is None
