@@ -1,4 +1,4 @@
-"""The board on the stream engine: its channel, the fragment it streams, snapshot and publish."""
+"""The board on the stream engine: its channel, the fragments it streams, snapshot and publish."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def name(slug: str) -> str:
 
 def render_logo(position: board.Position) -> str:
     return render_to_string("snake/_logo.html", {"position": position}).strip()
+
+
+def render_presence(channel: str, viewers: int) -> str:
+    """Render how many watch a board: a number only, so the page's words around it may vary."""
+    return render_to_string("snake/_presence.html", {"viewers": viewers}).strip()
+
+
+def watching(slug: str) -> int:
+    return stream.watching(name(slug))
 
 
 def snapshot(channel: str) -> stream.State:
@@ -48,4 +57,4 @@ def _publish_newest(slug: str) -> None:
 
 
 def register() -> None:
-    stream.register(PREFIX, snapshot)
+    stream.register(PREFIX, snapshot, presence=render_presence)

@@ -45,6 +45,7 @@ class HtmxHttpRequest(HttpRequest):
 def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -> HttpResponse:
     context = {
         "position": board.current(slug),
+        "viewers": channel.watching(slug),
         "controls": CONTROLS,
         "settings": {
             "board_w": settings.SNAKE_BOARD_WIDTH,
@@ -105,7 +106,7 @@ def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_safe
 def state(request: HttpRequest, slug: str) -> JsonResponse:
-    return JsonResponse(board.current(slug).as_dict())
+    return JsonResponse({**board.current(slug).as_dict(), "viewers": channel.watching(slug)})
 
 
 @require_safe

@@ -117,6 +117,12 @@ class Player:
     def state(self, slug: str) -> dict:
         return self.http.get(f"/b/{slug}/state").json()
 
+    def board(self, slug: str) -> dict:
+        """The board's own part of its state: all but `viewers`, which counts who watches."""
+        state = self.state(slug)
+        assert isinstance(state.pop("viewers"), int)
+        return state
+
     def close(self) -> None:
         self.http.close()
 

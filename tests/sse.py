@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 _ATTR = re.compile(r'data-(x|y|seq)="(\d+)"')
+_VIEWERS = re.compile(r'data-viewers="(\d+)"')
 
 
 @dataclass
@@ -23,6 +24,12 @@ class Event:
     @property
     def position(self) -> dict[str, int]:
         return {name: int(value) for name, value in _ATTR.findall(self.data)}
+
+    @property
+    def viewers(self) -> int:
+        found = _VIEWERS.search(self.data)
+        assert found is not None, f"no data-viewers in {self.data!r}"
+        return int(found[1])
 
 
 class SSEClient:
@@ -97,10 +104,19 @@ class SSEClient:
 
     def wait_for(self, predicate, timeout: float = 15) -> list[dict[str, int]]:
         """Wait until predicate(positions so far) holds; return the positions."""
+        return self._wait("position", lambda e: e.position, predicate, timeout)
+
+    def wait_watching(self, viewers: int, timeout: float = 15) -> list[int]:
+        """Wait until the stream's newest `presence` says `viewers`; return every count shown."""
+        return self._wait(
+            "presence", lambda e: e.viewers, lambda vs: bool(vs) and vs[-1] == viewers, timeout
+        )
+
+    def _wait(self, kind: str, parse, predicate, timeout: float) -> list:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = [e.position for e in self.events if e.type == "position"]
+                found = [parse(e) for e in self.events if e.type == kind]
                 if predicate(found):
                     return found
                 if self.error is not None:

@@ -56,6 +56,22 @@ def test_a_key_in_one_browser_moves_the_logo_in_another(browser, server, slug) -
     assert "left" in two.eval_on_selector("#logo", "e => getComputedStyle(e).transitionProperty")
 
 
+def test_every_page_shows_how_many_watch_its_board(browser, server, slug) -> None:
+    url = f"{server.url}/b/{slug}/"
+    one = open_board(browser, url)
+    watching = sync_api.expect(one.locator("#presence"))
+    watching.to_have_attribute("data-viewers", "1")  # the page's own stream counts
+    two = open_board(browser, url)
+    for page in (one, two):
+        sync_api.expect(page.locator("#presence")).to_have_attribute("data-viewers", "2")
+        sync_api.expect(page.locator(".watching")).to_have_text("2 here")
+    two.context.close()
+    watching.to_have_attribute("data-viewers", "1")
+    # The one stream carries the logo as well: the presence swap left it listening.
+    by_htmx(one, lambda: one.keyboard.press("d"))
+    logo_at(one, 505, 150, 1)
+
+
 def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug) -> None:
     url = f"{server.url}/b/{slug}/"
     page, watcher = open_board(browser, url), open_board(browser, url)

@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from snake import board, channel
 from snake.models import Board
+from snake.stream import registry
 from tests.listeners import Recording
 
 
@@ -36,6 +37,18 @@ def test_fragment_numbers_are_never_localised() -> None:
     html = channel.render_logo(board.Position("m", 1040, 652, 12345))
     assert 'style="left: 1040px; top: 652px"' in html
     assert 'data-x="1040" data-y="652" data-seq="12345"' in html
+
+
+@override_settings(USE_THOUSAND_SEPARATOR=True)
+def test_presence_is_a_number_in_the_presence_span_never_localised() -> None:
+    assert channel.render_presence(channel.name("p"), 12345) == (
+        '<span id="presence" class="presence" data-viewers="12345">12345</span>'
+    )
+
+
+def test_the_board_shows_its_audience_and_nobody_watches_a_board_without_streams() -> None:
+    assert registry.presence(channel.name("p")) is channel.render_presence
+    assert channel.watching("nobody-here") == 0
 
 
 @pytest.mark.django_db

@@ -107,7 +107,7 @@ def test_late_join_and_a_200_move_burst_converge_through_pushpin(cluster, slug) 
         with ThreadPoolExecutor(20) as pool:
             assert set(pool.map(play, range(200))) == {200}
         final = {"x": 1010, "y": 645, "seq": 203}
-        assert players[0].state(slug) == {"slug": slug, **final}
+        assert players[0].board(slug) == {"slug": slug, **final}
         for viewer in watching:
             assert viewer.wait_seq(203) == final
             seqs = [p["seq"] for p in viewer.positions()]
@@ -136,7 +136,7 @@ def test_50_concurrent_moves_over_two_workers_on_postgresql(tmp_path: Path, slug
         try:
             with ThreadPoolExecutor(50) as pool:
                 assert list(pool.map(play, players)) == [200] * 50
-            assert players[0].state(slug) == {"slug": slug, "x": 750, "y": 150, "seq": 50}
+            assert players[0].board(slug) == {"slug": slug, "x": 750, "y": 150, "seq": 50}
         finally:
             close(*players)
         # Viewers do not reach the database: 20 streams served by the workers themselves

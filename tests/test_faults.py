@@ -98,7 +98,7 @@ def test_browsers_reconnect_by_themselves_after_a_server_restart(
 
         two.keyboard.press("a")
         with Player(server.url) as player:
-            state = player.state(slug)
+            state = player.board(slug)
         assert state == {"slug": slug, "x": 500, "y": 155, "seq": 3}
         for page in pages:
             logo_at(page, state["x"], state["y"], state["seq"])
@@ -252,7 +252,7 @@ def test_viewers_reconnect_through_a_restarted_pushpin_and_converge(cluster, slu
         with Player(cluster.pushpin.url) as again:
             for direction in "dds":
                 again.move(slug, direction)
-            final = again.state(slug)
+            final = again.board(slug)
         assert final == {"slug": slug, "x": 515, "y": 165, "seq": 6}
         for viewer in watching:
             assert viewer.wait_seq(6) == {"x": 515, "y": 165, "seq": 6}

@@ -53,9 +53,23 @@ def test_late_joiner_sees_the_latest_state_first(server, player, slug) -> None:
         late.close()
 
 
+def test_the_state_and_every_stream_say_how_many_watch(server, player, slug) -> None:
+    viewers = [viewer(server, slug) for _ in range(3)]
+    try:
+        assert player.state(slug)["viewers"] == 3
+        assert [v.wait_watching(3)[-1] for v in viewers] == [3, 3, 3]
+        viewers.pop().close()
+        assert [v.wait_watching(2)[-1] for v in viewers] == [2, 2]
+        assert player.state(slug)["viewers"] == 2
+        assert player.move(slug, "d").json() == {"slug": slug, "x": 505, "y": 150, "seq": 1}
+    finally:
+        for v in viewers:
+            v.close()
+
+
 def test_50_concurrent_moves_from_different_clients_all_count(server, slug) -> None:
     players = [Player(server.url) for _ in range(50)]
-    before = players[0].state(slug)["seq"]
+    before = players[0].board(slug)["seq"]
     gate = threading.Barrier(50)
 
     def play(p: Player) -> int:
@@ -65,7 +79,7 @@ def test_50_concurrent_moves_from_different_clients_all_count(server, slug) -> N
     with ThreadPoolExecutor(50) as pool:
         codes = list(pool.map(play, players))
     assert codes == [200] * 50
-    assert players[0].state(slug) == {"slug": slug, "x": 750, "y": 150, "seq": before + 50}
+    assert players[0].board(slug) == {"slug": slug, "x": 750, "y": 150, "seq": before + 50}
     for p in players:
         p.close()
 
@@ -82,7 +96,7 @@ def test_a_200_move_burst_converges_on_every_viewer(server, slug) -> None:
     try:
         with ThreadPoolExecutor(20) as pool:
             list(pool.map(play, range(len(moves))))
-        final = players[0].state(slug)
+        final = players[0].board(slug)
         assert final == {"slug": slug, "x": 1000, "y": 650, "seq": 200}
         for v in viewers:
             seen = v.wait_seq(200)
@@ -113,7 +127,7 @@ def test_bad_input_is_4xx_changes_nothing_and_publishes_nothing(server, player, 
             assert stranger.post(f"/b/{slug}/move", data={"direction": "d"}).status_code == 403
         assert http.get(f"/b/{slug}/move").status_code == 405
         assert http.post("/b/Bad_Slug/move", data={"direction": "d"}).status_code == 404
-        assert player.state(slug) == {"slug": slug, "x": 505, "y": 150, "seq": 1}
+        assert player.board(slug) == {"slug": slug, "x": 505, "y": 150, "seq": 1}
         # Nothing was published: the next event this viewer sees is the next good move.
         player.move(slug, "s")
         assert [p["seq"] for p in v.wait_for(lambda ps: ps[-1]["seq"] >= 2)] == [1, 2]
@@ -131,7 +145,7 @@ def test_the_position_survives_a_server_restart(tmp_path, slug) -> None:
         daphne.stop()
         daphne.start()
         p = Player(daphne.url)
-        assert p.state(slug) == {"slug": slug, "x": 495, "y": 150, "seq": 1}
+        assert p.board(slug) == {"slug": slug, "x": 495, "y": 150, "seq": 1}
         p.close()
     finally:
         daphne.stop()

@@ -25,7 +25,11 @@ def test_home_shows_board_main_at_the_start(client: Client) -> None:
     assert response.status_code == 200
     assert 'style="left: 500px; top: 150px"' in logo(html)
     assert 'data-x="500" data-y="150" data-seq="0"' in logo(html)
-    assert 'sse-connect="/b/main/events/"' in html
+    assert html.count("sse-connect=") == 1  # one stream per page, for every live part
+    assert 'class="live" hx-ext="sse" sse-connect="/b/main/events/"' in html
+    assert 'sse-swap="position"' in html and 'sse-swap="presence"' in html
+    presence = '<span id="presence" class="presence" data-viewers="0">0</span></span> here'
+    assert presence in html
     assert html.count('<form method="post" action="/b/main/move"') == 4
     assert 'action="/go/"' in html
 
@@ -113,7 +117,9 @@ def test_bad_direction_after_moves_leaves_the_state(dual_client: Client) -> None
     client = dual_client
     client.post("/b/keep/move", {"direction": "d"})
     client.post("/b/keep/move", {"direction": "nope"})
-    assert client.get("/b/keep/state").json() == {"slug": "keep", "x": 505, "y": 150, "seq": 1}
+    assert client.get("/b/keep/state").json() == {
+        "slug": "keep", "x": 505, "y": 150, "seq": 1, "viewers": 0,
+    }  # fmt: skip
 
 
 def test_move_needs_post(dual_client: Client) -> None:
@@ -161,7 +167,9 @@ def test_every_answer_of_move_and_state_carries_a_pages_security_headers(
 
 def test_state_of_an_unknown_board_is_the_start(dual_client: Client) -> None:
     client = dual_client
-    assert client.get("/b/new/state").json() == {"slug": "new", "x": 500, "y": 150, "seq": 0}
+    assert client.get("/b/new/state").json() == {
+        "slug": "new", "x": 500, "y": 150, "seq": 0, "viewers": 0,
+    }  # fmt: skip
     assert client.post("/b/new/state").status_code == 405
 
 
