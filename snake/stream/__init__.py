@@ -10,11 +10,9 @@ second. See README, "The stream engine".
 from __future__ import annotations
 
 from snake.stream.hub import watching
-from snake.stream.presence import NAME as PRESENCE
 from snake.stream.publish import publish, send
 from snake.stream.registry import Presence, Snapshot, State, register, unregister
 
 __all__ = [
-    "PRESENCE", "Presence", "Snapshot", "State", "publish", "register", "send", "unregister",
-    "watching",
+    "Presence", "Snapshot", "State", "publish", "register", "send", "unregister", "watching",
 ]  # fmt: skip
