@@ -14,6 +14,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
@@ -42,7 +43,9 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -> HttpResponse:
+def _page(
+    request: HttpRequest, slug: str, status: int = 200, error: str = "", template: str = "board"
+) -> HttpResponse:
     context = {
         "position": board.current(slug),
         "viewers": channel.watching(slug),
@@ -54,12 +57,18 @@ def _page(request: HttpRequest, slug: str, status: int = 200, error: str = "") -
             "logo_h": settings.SNAKE_LOGO_HEIGHT,
         },
         "error": error,
+        "awake": request.GET.get("stream") != "off",
     }
-    return render(request, "snake/board.html", context, status=status)
+    response = render(request, f"snake/{template}.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])  # one URL, two answers: a cache must know
+    return response
 
 
 @require_safe
-def board_page(request: HttpRequest, slug: str = board.DEFAULT_SLUG) -> HttpResponse:
+def board_page(request: HtmxHttpRequest, slug: str = board.DEFAULT_SLUG) -> HttpResponse:
+    # htmx asks for the live part alone when a tab is shown (awake) or hidden (?stream=off).
+    if request.htmx:
+        return _page(request, slug, template="_live")
     return _page(request, slug)
 
 

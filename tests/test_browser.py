@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
 from tests.browser import needs_chromium
+from tests.live import Player
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def open_board(browser, url: str, **context_options):
+    """Open the board in a new context; with JavaScript, once the page holds its stream (the
+    page loads asleep, then swaps its live part for the awake one)."""
     page = browser.new_context(**context_options).new_page()
     page.goto(url)
+    if context_options.get("java_script_enabled", True):
+        streaming(page, True)
     return page
 
 
@@ -70,6 +76,83 @@ def test_every_page_shows_how_many_watch_its_board(browser, server, slug) -> Non
     # The one stream carries the logo as well: the presence swap left it listening.
     by_htmx(one, lambda: one.keyboard.press("d"))
     logo_at(one, 505, 150, 1)
+
+
+# Headless Chromium calls every page visible: this makes `document.visibilityState` what the
+# test says (`setVisibility('hidden')` also fires visibilitychange, as a browser does), and a page
+# whose init scripts set `startHidden` is one opened in the background.
+FAKE_VISIBILITY = """(() => {
+  let state = null;
+  const now = () => state ?? (window.startHidden ? "hidden" : "visible");
+  Object.defineProperty(Document.prototype, "visibilityState", {get: now, configurable: true});
+  Object.defineProperty(Document.prototype, "hidden", {
+    get: () => now() === "hidden", configurable: true,
+  });
+  window.setVisibility = (next) => {
+    state = next;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();"""
+
+
+def streaming(page, on: bool) -> None:
+    """Wait until the page holds its stream (on) or holds none."""
+    sync_api.expect(page.locator("#live[sse-connect]")).to_have_count(1 if on else 0)
+
+
+def watched_by(server, slug: str, viewers: int, timeout: float = 15) -> None:
+    """Wait until the server counts `viewers` open streams of the board."""
+    deadline = time.monotonic() + timeout
+    with Player(server.url) as player:
+        while (now := player.state(slug)["viewers"]) != viewers:
+            assert time.monotonic() < deadline, f"{now} streams open, not {viewers}"
+            time.sleep(0.05)
+
+
+def test_twelve_tabs_of_one_browser_all_load_as_hidden_tabs_let_their_streams_go(
+    browser, server, slug
+) -> None:
+    # One profile has 6 connections per host over HTTP/1.1: were each tab's stream kept, the
+    # 7th tab would never load.
+    context = browser.new_context()
+    context.add_init_script(FAKE_VISIBILITY)
+    tabs: list = []
+    for _ in range(12):
+        if tabs:
+            tabs[-1].evaluate("setVisibility('hidden')")
+            streaming(tabs[-1], False)
+        tab = context.new_page()
+        tab.goto(f"{server.url}/b/{slug}/")
+        streaming(tab, True)
+        logo_at(tab, 500, 150, 0)
+        watched_by(server, slug, 1)  # this tab's stream only: every hidden one let its go
+        tabs.append(tab)
+    first, last = tabs[0], tabs[-1]
+    first.evaluate("setVisibility('visible')")
+    streaming(first, True)
+    watched_by(server, slug, 2)
+    by_htmx(last, lambda: last.keyboard.press("d"))
+    logo_at(first, 505, 150, 1)
+
+
+def test_a_tab_opened_hidden_opens_no_stream_until_shown(browser, server, slug) -> None:
+    context = browser.new_context()
+    context.add_init_script(FAKE_VISIBILITY)
+    url = f"{server.url}/b/{slug}/"
+    watcher = context.new_page()
+    watcher.goto(url)
+    streaming(watcher, True)
+    background = context.new_page()
+    background.add_init_script("window.startHidden = true")
+    background.goto(url)
+    logo_at(background, 500, 150, 0)  # the page itself loads; only its stream waits
+    by_htmx(watcher, lambda: watcher.keyboard.press("s"))
+    watched_by(server, slug, 1)
+    streaming(background, False)
+    background.evaluate("setVisibility('visible')")
+    streaming(background, True)
+    logo_at(background, 500, 155, 1)  # shown: the current state at once
+    watched_by(server, slug, 2)
 
 
 def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug) -> None:

@@ -25,13 +25,31 @@ def test_home_shows_board_main_at_the_start(client: Client) -> None:
     assert response.status_code == 200
     assert 'style="left: 500px; top: 150px"' in logo(html)
     assert 'data-x="500" data-y="150" data-seq="0"' in logo(html)
-    assert html.count("sse-connect=") == 1  # one stream per page, for every live part
-    assert 'class="live" hx-ext="sse" sse-connect="/b/main/events/"' in html
+    # Asleep: it holds no stream until htmx, seeing the tab shown, asks for the awake part.
+    assert "sse-connect=" not in html
+    asleep = '<div id="live" class="live" hx-get="/b/main/" hx-trigger="load[!document.hidden]'
+    assert asleep in html
     assert 'sse-swap="position"' in html and 'sse-swap="presence"' in html
+    assert "{#" not in html and "{%" not in html  # no template comment leaks onto the page
     presence = '<span id="presence" class="presence" data-viewers="0">0</span></span> here'
     assert presence in html
     assert html.count('<form method="post" action="/b/main/move"') == 4
     assert 'action="/go/"' in html
+
+
+def test_htmx_gets_the_live_part_alone_awake_or_asleep(client: Client) -> None:
+    awake = client.get("/b/tab/", headers={"HX-Request": "true"})
+    html = awake.content.decode()
+    assert awake.status_code == 200 and "HX-Request" in awake["Vary"]
+    assert html.startswith('<div id="live" class="live" hx-ext="sse" sse-connect="/b/tab/events/"')
+    assert html.count("sse-connect=") == 1  # one stream per page, for every live part
+    assert 'hx-get="/b/tab/?stream=off" hx-trigger="visibilitychange[document.hidden]' in html
+    assert "<html" not in html and "{#" not in html and "{%" not in html
+    assert 'data-x="500" data-y="150" data-seq="0"' in logo(html)
+    asleep = client.get("/b/tab/?stream=off", headers={"HX-Request": "true"}).content.decode()
+    assert asleep.startswith('<div id="live" class="live" hx-get="/b/tab/" ')
+    assert "sse-connect=" not in asleep and 'data-seq="0"' in asleep
+    assert "HX-Request" in client.get("/b/tab/")["Vary"]  # the page and the part share a URL
 
 
 def test_page_puts_the_csrf_header_on_body_and_loads_only_vendored_scripts(client: Client) -> None:
