@@ -36,18 +36,23 @@ def unregister(prefix: str) -> None:
     _presences.pop(prefix, None)
 
 
+def _owner(channel: str) -> str | None:
+    """Return the prefix of the channel's owner: the longest registered one it starts with."""
+    return max((prefix for prefix in _owners if channel.startswith(prefix)), key=len, default=None)
+
+
 def snapshot(channel: str) -> State:
     """Return the channel's current state, from the owner with the longest matching prefix."""
-    owners = [prefix for prefix in _owners if channel.startswith(prefix)]
-    if not owners:
+    owner = _owner(channel)
+    if owner is None:
         raise ImproperlyConfigured(
             f"no snapshot registered for channel {channel!r}: call "
             "snake.stream.register(prefix, snapshot) in your AppConfig.ready()"
         )
-    return _owners[max(owners, key=len)](channel)
+    return _owners[owner](channel)
 
 
 def presence(channel: str) -> Presence | None:
     """Return how the channel's owner shows its audience; None if it shows none or has no owner."""
-    owners = [prefix for prefix in _owners if channel.startswith(prefix)]
-    return _presences.get(max(owners, key=len)) if owners else None
+    owner = _owner(channel)
+    return None if owner is None else _presences.get(owner)
