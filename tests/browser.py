@@ -35,3 +35,14 @@ def launched() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+def streaming(page: Any, on: bool = True) -> None:
+    """Wait until the page holds its stream (on) or holds none.
+
+    A page loads asleep and htmx then swaps its live part, forms and all, for the awake one:
+    a key pressed before that may meet forms on their way out. A page is loaded once it streams.
+    """
+    from playwright.sync_api import expect
+
+    expect(page.locator("#live[sse-connect]")).to_have_count(1 if on else 0)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.browser import needs_chromium
+from tests.browser import needs_chromium, streaming
 from tests.live import Player
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -93,11 +93,6 @@ FAKE_VISIBILITY = """(() => {
     document.dispatchEvent(new Event("visibilitychange"));
   };
 })();"""
-
-
-def streaming(page, on: bool) -> None:
-    """Wait until the page holds its stream (on) or holds none."""
-    sync_api.expect(page.locator("#live[sse-connect]")).to_have_count(1 if on else 0)
 
 
 def watched_by(server, slug: str, viewers: int, timeout: float = 15) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests import test_browser
-from tests.browser import needs_chromium
+from tests.browser import needs_chromium, streaming
 from tests.live import ROOT, Player, Server
 from tests.sse import SSEClient
 
@@ -77,6 +77,7 @@ def test_browsers_reconnect_by_themselves_after_a_server_restart(
             context.add_init_script(COUNT_SSE)
             pages.append(context.new_page())
             pages[-1].goto(f"{server.url}/b/{slug}/")
+            streaming(pages[-1])
         one, two = pages
         logo_at(two, 500, 150, 0)
         one.keyboard.press("d")

@@ -18,6 +18,7 @@ from django.test import Client, override_settings
 from deploy.redis import Redis
 from snake import board, channel
 from snake.guards import ratelimit
+from tests.browser import streaming
 from tests.listeners import Recording
 from tests.live import Player, Server, free_port
 
@@ -182,6 +183,7 @@ def test_keys_faster_than_the_limit_show_a_note_that_fades(
 
     page = browser.new_context().new_page()
     page.goto(f"{one_move_a_second.url}/b/{slug}/")
+    streaming(page)
     logo, note = page.locator("#logo"), page.locator("#status .note")
     expect(logo).to_have_attribute("data-seq", "0")
     page.keyboard.press("d")

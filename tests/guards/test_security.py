@@ -8,7 +8,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from snake.guards.security import security_headers, stream_headers
-from tests.browser import needs_chromium
+from tests.browser import needs_chromium, streaming
 from tests.sse import SSEClient
 
 HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
@@ -111,6 +111,7 @@ def open_watched(browser, url: str, without: str = "") -> tuple:
 
         page.route(url, weaken)
     page.goto(url)
+    streaming(page)
     return page, errors
 
 
