@@ -5,11 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 
 from snake import board, stream
 
 PREFIX = "board-"
 POSITION = "position"  # the event that carries the logo fragment (public API)
+BOARD = "board"  # the event that carries the board's own state: title, logo, frozen (public API)
+BOARD_VERSION = 1  # boards have no state of their own to change yet: moderation (#12) adds it
 
 
 def name(slug: str) -> str:
@@ -18,6 +21,15 @@ def name(slug: str) -> str:
 
 def render_logo(position: board.Position) -> str:
     return render_to_string("snake/_logo.html", {"position": position}).strip()
+
+
+def meta(slug: str) -> dict[str, object]:
+    """Return the board's own state: until moderation (#12), its slug and the default logo."""
+    return {"title": slug, "logo": static("snake/logo.svg"), "frozen": False}
+
+
+def render_board(slug: str) -> str:
+    return render_to_string("snake/_board.html", {"meta": meta(slug)}).strip()
 
 
 def render_presence(channel: str, viewers: int) -> str:
@@ -30,9 +42,13 @@ def watching(slug: str) -> int:
 
 
 def snapshot(channel: str) -> stream.State:
-    """Return the board's state as the engine streams it: its position, versioned by seq."""
-    position = board.current(channel.removeprefix(PREFIX))
-    return {POSITION: (position.seq, render_logo(position))}
+    """Return the board's state as the engine streams it: its own state, its position by seq."""
+    slug = channel.removeprefix(PREFIX)
+    position = board.current(slug)
+    return {
+        BOARD: (BOARD_VERSION, render_board(slug)),
+        POSITION: (position.seq, render_logo(position)),
+    }
 
 
 def publish(position: board.Position) -> None:

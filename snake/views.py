@@ -48,6 +48,7 @@ def _page(
 ) -> HttpResponse:
     context = {
         "position": board.current(slug),
+        "meta": channel.meta(slug),
         "viewers": channel.watching(slug),
         "controls": CONTROLS,
         "settings": {

@@ -52,12 +52,21 @@ def test_the_board_shows_its_audience_and_nobody_watches_a_board_without_streams
 
 
 @pytest.mark.django_db
-def test_the_snapshot_is_the_position_event_versioned_by_seq() -> None:
+def test_the_snapshot_is_the_board_event_and_the_position_event_versioned_by_seq() -> None:
     board.move("snap", board.parse_direction("s"))
     position = board.current("snap")
     assert channel.snapshot(channel.name("snap")) == {
-        "position": (position.seq, channel.render_logo(position))
+        "board": (1, channel.render_board("snap")),
+        "position": (position.seq, channel.render_logo(position)),
     }
+
+
+def test_the_board_fragment_is_the_title_with_the_logo_and_frozen_state() -> None:
+    fragment = channel.render_board("t-1")
+    assert fragment == (
+        '<strong id="title" class="title" data-logo="/static/snake/logo.svg" '
+        'data-frozen="false">t-1</strong>'
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,7 @@ def test_stream_headers_and_first_event_is_the_current_state(server, player, slu
         assert first == {"x": 505, "y": 150, "seq": 1}
         assert b"event: stream-open\n" in v.raw
         assert b'event: position\ndata: <div id="logo" ' in v.raw
+        assert b'event: board\ndata: <strong id="title" ' in v.raw
     finally:
         v.close()
 

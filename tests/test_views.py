@@ -30,6 +30,8 @@ def test_home_shows_board_main_at_the_start(client: Client) -> None:
     asleep = '<div id="live" class="live" hx-get="/b/main/" hx-trigger="load[!document.hidden]'
     assert asleep in html
     assert 'sse-swap="position"' in html and 'sse-swap="presence"' in html
+    title = '<span sse-swap="board" hx-swap="innerHTML"><strong id="title" class="title" '
+    assert title in html and '>main</strong></span> · ' in html
     assert "{#" not in html and "{%" not in html  # no template comment leaks onto the page
     presence = '<span id="presence" class="presence" data-viewers="0">0</span></span> here'
     assert presence in html
