@@ -18,7 +18,7 @@ from django import db
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
 
-from snake.stream import delivery, handoff, registry, sse
+from snake.stream import census, delivery, handoff, registry, sse
 from snake.stream.flow import Flow
 from snake.stream.newest import NewestQueue, newest
 from snake.stream.presence import Audience
@@ -26,6 +26,7 @@ from snake.stream.registry import State
 from snake.stream.tally import Tally
 from snake.stream.viewer import Send, Viewer, body
 
+ROOMS = "rooms"  # this process's viewers, as a census source
 PACE_MAX = 0.05  # seconds a channel rests after a fan-out at most
 REST_FACTOR = 2  # a burst gives the fan-out at most a third of the loop (bench --burst)
 logger = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ class Room:
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._run())
         self.ticker = loop.call_later(sse.KEEPALIVE_SECONDS, self._keepalive)
-        self.audience = Audience(channel, lambda: len(self.viewers), self._offer)
+        # Across processes the census shows the total; a room's own count would contradict it.
+        render = None if census.active() else registry.presence(channel)
+        self.audience = Audience(channel, lambda: len(self.viewers), self._offer, render)
 
     async def open(self, viewer: Viewer) -> None:
         """Send a viewer that has joined the opening and current state, then what is newer."""
@@ -193,6 +196,8 @@ def join(channel: str, send: Send, flow: Flow | None = None) -> tuple[Room, View
     room = _rooms.get(channel)
     if room is None:
         room = _rooms[channel] = Room(channel)
+        if census.active() and ROOMS not in census.census().sources:
+            census.census().add(ROOMS, counts)
     viewer = Viewer(send, flow)
     viewer.on_drop = lambda: tally.count(dropped=1)
     room.viewers.add(viewer)
@@ -219,10 +224,16 @@ def viewer_count() -> int:
     return sum(len(room.viewers) for room in _rooms.values())
 
 
+def counts() -> dict[str, int]:
+    """Return channel -> how many watch it in this process now (from any thread)."""
+    # dict() copies under the GIL: the loop's thread may add or drop a room meanwhile.
+    return {channel: len(room.viewers) for channel, room in dict(_rooms).items()}
+
+
 def watching(channel: str) -> int:
-    """Return how many viewers watch `channel` in this process now."""
+    """Return how many watch `channel`: in every process where Redis counts, else in this one."""
     room = _rooms.get(channel)  # read from any thread: a dict lookup and a len() under the GIL
-    return 0 if room is None else len(room.viewers)
+    return census.watching(channel, 0 if room is None else len(room.viewers))
 
 
 tally = Tally(viewer_count)

@@ -3,7 +3,8 @@
 A room tells its `Audience` whenever a viewer comes or goes; the audience counts once the period
 since its last update has passed, and shows the count only if it changed. A connect storm of
 10,000 viewers is one update, not 10,000. The fragment is the channel owner's
-(`registry.presence`): the engine counts, the owner says how a count looks.
+(`registry.presence`): the engine counts, the owner says how a count looks. Where Redis counts
+across processes (snake.stream.census), the census shows the total instead and rooms show none.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from snake.stream import registry
+from snake.stream.registry import Presence
 
 NAME = "presence"  # the event's name, on every channel whose owner shows its audience
 PERIOD = 1.0  # seconds between two updates of one channel, at least
@@ -23,9 +24,10 @@ Show = Callable[[str, int, str], None]
 class Audience:
     """One channel's presence in this process: `count()` shown through `show` when it changes."""
 
-    def __init__(self, channel: str, count: Callable[[], int], show: Show) -> None:
-        self.channel, self.count, self.show = channel, count, show
-        self.render = registry.presence(channel)
+    def __init__(
+        self, channel: str, count: Callable[[], int], show: Show, render: Presence | None
+    ) -> None:
+        self.channel, self.count, self.show, self.render = channel, count, show, render
         self.shown: int | None = None
         self.version = 0  # the room's own: its viewers only ever see its updates
         self.last = float("-inf")  # loop time of the last update

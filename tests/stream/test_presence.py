@@ -122,8 +122,9 @@ def test_changes_within_the_period_wait_for_it_and_a_count_that_came_back_is_not
     now = {"count": 1}
 
     async def run() -> None:
-        audience = presence.Audience("seen-unit", lambda: now["count"], lambda *e: shows.append(e))
-        audience.render = shown
+        audience = presence.Audience(
+            "seen-unit", lambda: now["count"], lambda *e: shows.append(e), shown
+        )
         audience.changed()
         await asyncio.sleep(0.05)
         assert [version for _, version, _ in shows] == [1]

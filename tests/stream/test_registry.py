@@ -32,7 +32,7 @@ def test_a_channel_nobody_owns_says_how_to_register_one(owners: None) -> None:
 
 @pytest.mark.django_db
 def test_the_board_registers_its_channels() -> None:
-    assert set(registry.snapshot("board-reg")) == {"position"}
+    assert set(registry.snapshot("board-reg")) == {"board", "position"}
 
 
 def test_an_empty_prefix_is_refused() -> None:
