@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -24,13 +24,13 @@ needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=MISSING
 
 
 @contextlib.contextmanager
-def launched() -> Iterator[Any]:
-    """Launch Debian's Chromium through Playwright (never a downloaded browser)."""
+def launched(args: Sequence[str] = ()) -> Iterator[Any]:
+    """Launch Debian's Chromium through Playwright (never a downloaded one): ARGS, then `args`."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(MISSING)
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *args])
         try:
             yield chromium
         finally:
