@@ -67,7 +67,8 @@ def _page(
 
 @require_safe
 def board_page(request: HtmxHttpRequest, slug: str = board.DEFAULT_SLUG) -> HttpResponse:
-    # htmx asks for the live part alone when a tab is shown (awake) or hidden (?stream=off).
+    # htmx asks for the live part alone when a tab is shown (awake) or hidden (?stream=off),
+    # and the awake part's fallback polls it (?poll=1: only a marker, answered awake).
     if request.htmx:
         return _page(request, slug, template="_live")
     return _page(request, slug)

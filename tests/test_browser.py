@@ -207,3 +207,17 @@ def test_the_board_fits_the_window(browser, server, slug, size) -> None:
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     # Scaled as a whole: the logo keeps its board-pixel position.
     logo_at(page, 500, 150, 0)
+
+
+def test_a_page_whose_stream_delivers_never_polls(browser, server, slug) -> None:
+    # The fallback polls only until the stream's first event (its opening) deletes it.
+    page = browser.new_context().new_page()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.goto(f"{server.url}/b/{slug}/")
+    streaming(page)
+    sync_api.expect(page.locator("#fallback")).to_have_count(0)
+    page.wait_for_timeout(8_000)  # twice the fallback's 4 s before its first poll
+    assert [url for url in urls if "poll=1" in url] == [], urls
+    by_htmx(page, lambda: page.keyboard.press("d"))
+    logo_at(page, 505, 150, 1)

@@ -31,7 +31,7 @@ def test_home_shows_board_main_at_the_start(client: Client) -> None:
     assert asleep in html
     assert 'sse-swap="position"' in html and 'sse-swap="presence"' in html
     title = '<span sse-swap="board" hx-swap="innerHTML"><strong id="title" class="title" '
-    assert title in html and '>main</strong></span> · ' in html
+    assert title in html and ">main</strong></span> · " in html
     assert "{#" not in html and "{%" not in html  # no template comment leaks onto the page
     presence = '<span id="presence" class="presence" data-viewers="0">0</span></span> here'
     assert presence in html
@@ -52,6 +52,21 @@ def test_htmx_gets_the_live_part_alone_awake_or_asleep(client: Client) -> None:
     assert asleep.startswith('<div id="live" class="live" hx-get="/b/tab/" ')
     assert "sse-connect=" not in asleep and 'data-seq="0"' in asleep
     assert "HX-Request" in client.get("/b/tab/")["Vary"]  # the page and the part share a URL
+
+
+def test_the_awake_part_alone_carries_the_polling_fallback(client: Client) -> None:
+    awake = client.get("/b/tab/", headers={"HX-Request": "true"}).content.decode()
+    fallback = re.findall(r'<span id="fallback" hidden [^>]*><span [^>]*>', awake)
+    assert len(fallback) == 1, awake
+    assert 'sse-swap="position,presence" hx-target="this" hx-swap="delete"' in fallback[0]
+    assert 'hx-get="/b/tab/?poll=1" hx-trigger="load delay:4s, ' in fallback[0]
+    assert 'hx-swap="none" hx-select-oob="#logo,#presence"' in fallback[0]
+    # A poll is answered like a shown tab: the awake part, with #logo and #presence.
+    polled = client.get("/b/tab/?poll=1", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="logo"' in polled and 'id="presence"' in polled
+    asleep = client.get("/b/tab/?stream=off", headers={"HX-Request": "true"}).content.decode()
+    page = client.get("/b/tab/").content.decode()  # loads asleep
+    assert "fallback" not in asleep and "poll=1" not in asleep and "poll=1" not in page
 
 
 def test_page_puts_the_csrf_header_on_body_and_loads_only_vendored_scripts(client: Client) -> None:
