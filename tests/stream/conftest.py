@@ -1,4 +1,5 @@
-"""The engine's fixtures: a counter channel and a live uvicorn serving it, in this process."""
+"""The engine's fixtures: a counter channel and a live uvicorn serving it, in this process; two
+daphne workers on one Redis."""
 
 from __future__ import annotations
 
@@ -6,16 +7,30 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from channels.routing import URLRouter
 
+from deploy.redis import Redis
 from snake import stream
 from snake.stream.routing import stream_path
-from tests.live import free_port
+from tests.live import Server, free_port
 from tests.stream.counter import PREFIX, Counter
+
+
+@pytest.fixture
+def workers(tmp_path: Path, redis: Redis) -> Iterator[tuple[Server, Server]]:
+    """Two daphne workers sharing one SQLite board state and one Redis (tests/conftest.py's)."""
+    env = {"REDIS_URL": redis.url}
+    a, b = Server(tmp_path, env), Server(tmp_path, env)
+    a.start()
+    b.start()
+    yield a, b
+    a.stop()
+    b.stop()
 
 
 @pytest.fixture

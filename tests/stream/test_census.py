@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis as redis_py
@@ -18,7 +17,7 @@ from deploy.redis import Redis
 from snake import stream
 from snake.stream import census, presence
 from tests.listeners import Recording
-from tests.live import Player, Server
+from tests.live import Player
 from tests.sse import SSEClient
 
 PREFIX = "census-"
@@ -37,7 +36,7 @@ def owner() -> Iterator[None]:
 
 
 @pytest.fixture
-def workers(redis: Redis, owner: None) -> Iterator[Callable[[str], census.Census]]:
+def censuses(redis: Redis, owner: None) -> Iterator[Callable[[str], census.Census]]:
     """Make censuses on the test's Redis, each named like a worker; all stopped after."""
     made: list[census.Census] = []
 
@@ -57,9 +56,9 @@ def shows(recording: Recording) -> list[int]:
     return [int(fragment.split('data-n="')[1].split('"')[0]) for _, _, fragment in events]
 
 
-def test_two_workers_viewers_make_one_total_shown_once_a_period(workers, listen) -> None:
+def test_two_workers_viewers_make_one_total_shown_once_a_period(censuses, listen) -> None:
     recording = listen(CHANNEL)
-    a, b = workers("a"), workers("b")
+    a, b = censuses("a"), censuses("b")
     a.sources["rooms"] = lambda: {CHANNEL: 2}
     b.sources["rooms"] = lambda: {CHANNEL: 3, PREFIX + "other": 1}
     a.tick()
@@ -75,9 +74,9 @@ def test_two_workers_viewers_make_one_total_shown_once_a_period(workers, listen)
     assert shows(recording) == []
 
 
-def test_versions_grow_across_workers(workers, listen) -> None:
+def test_versions_grow_across_workers(censuses, listen) -> None:
     recording = listen(CHANNEL)
-    a, b = workers("a"), workers("b")
+    a, b = censuses("a"), censuses("b")
     a.sources["rooms"] = lambda: {CHANNEL: 1}
     a.tick()
     time.sleep(presence.PERIOD + 0.1)
@@ -87,8 +86,8 @@ def test_versions_grow_across_workers(workers, listen) -> None:
     assert len(versions) == 2 and versions[0] < versions[1]
 
 
-def test_viewers_who_all_left_are_uncounted_at_once(workers) -> None:
-    a, b = workers("a"), workers("b")
+def test_viewers_who_all_left_are_uncounted_at_once(censuses) -> None:
+    a, b = censuses("a"), censuses("b")
     here = {CHANNEL: 2}
     a.sources["rooms"] = lambda: dict(here)
     b.sources["rooms"] = lambda: {CHANNEL: 1}
@@ -100,8 +99,8 @@ def test_viewers_who_all_left_are_uncounted_at_once(workers) -> None:
     assert b.total(CHANNEL) == 1
 
 
-def test_a_dead_workers_viewers_are_uncounted_once_its_heartbeat_expires(workers) -> None:
-    a, b = workers("a"), workers("b")
+def test_a_dead_workers_viewers_are_uncounted_once_its_heartbeat_expires(censuses) -> None:
+    a, b = censuses("a"), censuses("b")
     a.sources["rooms"] = lambda: {CHANNEL: 4}
     b.sources["rooms"] = lambda: {CHANNEL: 1}
     a.tick()  # a's last heartbeat: it dies without taking its count back
@@ -114,25 +113,14 @@ def test_a_dead_workers_viewers_are_uncounted_once_its_heartbeat_expires(workers
     assert b.total(CHANNEL) == 1
 
 
-def test_channels_whose_owner_shows_no_audience_are_not_counted(workers) -> None:
-    a = workers("a")
+def test_channels_whose_owner_shows_no_audience_are_not_counted(censuses) -> None:
+    a = censuses("a")
     a.sources["rooms"] = lambda: {"quiet-1": 3, CHANNEL: 1}
     assert a.counts() == {CHANNEL: {"a/rooms": 1}}
 
 
-@pytest.fixture
-def two(tmp_path: Path, redis: Redis) -> Iterator[tuple[Server, Server]]:
-    env = {"REDIS_URL": redis.url}
-    a, b = Server(tmp_path, env), Server(tmp_path, env)
-    a.start()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
-
-
-def test_viewers_on_two_workers_see_the_total_and_a_killed_worker_leaves_it(two, slug) -> None:
-    a, b = two
+def test_viewers_on_two_workers_see_the_total_and_a_killed_worker_leaves_it(workers, slug) -> None:
+    a, b = workers
     on_a = SSEClient(a.url, f"/b/{slug}/events/")
     on_b = [SSEClient(b.url, f"/b/{slug}/events/") for _ in range(2)]
     players = Player(a.url), Player(b.url)

@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from deploy.redis import Redis
 from tests.live import Player, Server, free_port
 from tests.sse import SSEClient
-
-
-@pytest.fixture
-def workers(tmp_path: Path, redis: Redis) -> Iterator[tuple[Server, Server]]:
-    """Two daphne workers sharing one SQLite board state and one Redis (tests/conftest.py's)."""
-    env = {"REDIS_URL": redis.url}
-    a, b = Server(tmp_path, env), Server(tmp_path, env)
-    a.start()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def opened(url: str, slug: str) -> SSEClient:
