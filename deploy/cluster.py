@@ -184,6 +184,7 @@ class Cluster:
             "REDIS_URL": self.redis.url,
             "GRIP_URL": self.pushpin.publish_url,
             "GRIP_SIG_KEY": self.sig_key,
+            "GRIP_STATS": self.pushpin.stats_spec,
             "SNAKE_TRUSTED_PROXIES": "127.0.0.1,::1",
             "DATABASE_URL": self.database_url,
             "SNAKE_VAR_DIR": str(self.var_dir),

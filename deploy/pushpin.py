@@ -81,6 +81,11 @@ class Pushpin(Service):
         return f"http://127.0.0.1:{self.publish_port}"
 
     @property
+    def stats_spec(self) -> str:
+        """The handler's stats socket (pushpin.conf's stats_spec): the workers' GRIP_STATS."""
+        return f"ipc://{self._rundir()}/pushpin-stats"
+
+    @property
     def config_path(self) -> Path:
         return self.workdir / "pushpin.conf"
 

@@ -24,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from snake import board, channel  # noqa: E402
 from snake.guards.bodylimit import cap_move_bodies  # noqa: E402
 from snake.handler import ThreadHandler  # noqa: E402
+from snake.stream.pushpin_stats import listen  # noqa: E402
 from snake.stream.routing import asgi_path, stream_path  # noqa: E402
 
 SLUG = rf"^b/(?P<slug>{board.SLUG_PATTERN})"
@@ -50,6 +51,10 @@ application = ProtocolTypeRouter(
         )
     }
 )
+
+# Where Pushpin holds the streams, every worker hears its counts from the start, not from the
+# first stream it hands over: the survivor of two holds the count if the other dies.
+listen()
 
 # A connect storm of 10,000 viewers grows the heap by a million objects, and each full
 # collection on the way scans all of them (seen: 8 full collections, 1.8 s of a 13 s storm).

@@ -111,6 +111,18 @@ def parse_grip_url(url: str) -> None:
         raise ValueError("it must be an http:// or https:// URL with a host")
 
 
+def parse_zmq_specs(specs: str) -> None:
+    for spec in specs.split(","):
+        scheme, _, rest = spec.strip().partition("://")
+        if scheme == "ipc" and rest.startswith("/"):
+            continue
+        if scheme != "tcp":
+            raise ValueError(f"{spec.strip()!r} is neither tcp://HOST:PORT nor ipc:///PATH")
+        parse_grip_url(f"http://{rest}")
+        if urlsplit(f"http://{rest}").port is None:
+            raise ValueError(f"{spec.strip()!r} names no port")
+
+
 # environment variable -> (the setting that holds it, its parser, an example, the check's id)
 URLS: dict[str, tuple[str, Callable[[str], object], str, str]] = {
     "REDIS_URL": ("REDIS_URL", parse_url, "redis://127.0.0.1:6379/0", "snake.E006"),
@@ -119,6 +131,12 @@ URLS: dict[str, tuple[str, Callable[[str], object], str, str]] = {
         parse_grip_url,
         "http://127.0.0.1:5561 (Pushpin's publish port)",
         "snake.E007",
+    ),
+    "GRIP_STATS": (
+        "SNAKE_GRIP_STATS",
+        parse_zmq_specs,
+        "tcp://127.0.0.1:5564 (Pushpin's stats_spec; comma-separated for several)",
+        "snake.E011",
     ),
     "DATABASE_URL": (
         "DATABASE_URL",
@@ -186,6 +204,18 @@ def grip_signed(app_configs: Apps = None, **kwargs: Any) -> Messages:
         "proxy's, so it never holds a stream and each one stays open on a worker",
         hint="set GRIP_SIG_KEY to the proxy's sig_key (Pushpin's pushpin.conf), or unset GRIP_URL",
         id="snake.W001",
+    )]  # fmt: skip
+
+
+@register(TAG)
+def grip_stats_counted(app_configs: Apps = None, **kwargs: Any) -> Messages:
+    if not settings.SNAKE_GRIP_STATS or settings.REDIS_URL:
+        return []
+    # The workers add Pushpin's count up in Redis (snake.stream.census); without it, nowhere.
+    return [CheckWarning(
+        "GRIP_STATS is set without REDIS_URL: the viewers Pushpin holds are not counted",
+        hint="set REDIS_URL (the workers count viewers together in Redis), or unset GRIP_STATS",
+        id="snake.W002",
     )]  # fmt: skip
 
 

@@ -234,6 +234,9 @@ CACHES = {
 # reached Pushpin's viewers twice.
 SNAKE_GRIP_URL = os.environ.get("GRIP_URL", "")
 SNAKE_GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
+# GRIP_STATS: Pushpin's stats sockets (its handler's stats_spec, ZeroMQ; comma-separated, one per
+# edge), where the workers hear how many watch through it (snake/stream/pushpin_stats.py).
+SNAKE_GRIP_STATS = os.environ.get("GRIP_STATS", "")
 if SNAKE_GRIP_URL:
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
     GRIP_PROXIES = [{"control_uri": SNAKE_GRIP_URL}]

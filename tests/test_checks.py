@@ -43,7 +43,16 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("snake.E008", {"DATABASE_URL": "postgress://h/db"}, "such as postgres://"),
     ("snake.E009", {"SNAKE_TRUSTED_PROXIES": ["localhost"]}, "e.g. 127.0.0.1,::1"),
     ("snake.E010", {"DATABASE_URL": "mysql://u:p@h/db"}, "or PostgreSQL (postgres://"),
+    *(
+        ("snake.E011", {"SNAKE_GRIP_STATS": stats, "REDIS_URL": "redis://h:1/2"}, says)
+        for stats, says in [
+            ("127.0.0.1:5564", "such as tcp://127.0.0.1:5564"),
+            ("tcp://127.0.0.1", "names no port"),
+            ("ipc://run/stats", "nor ipc:///PATH"),
+        ]
+    ),
     ("snake.W001", {"SNAKE_GRIP_URL": "http://127.0.0.1:5561"}, "set GRIP_SIG_KEY to the proxy's"),
+    ("snake.W002", {"SNAKE_GRIP_STATS": "tcp://127.0.0.1:5564"}, "set REDIS_URL"),
 ]
 # Values at the edge that must pass: 0 turns a limit off; the logo may touch every wall.
 GOOD: list[dict[str, Any]] = [
@@ -56,6 +65,7 @@ GOOD: list[dict[str, Any]] = [
         "SNAKE_GRIP_URL": "http://127.0.0.1:5561",
         "SNAKE_GRIP_SIG_KEY": "k",
         "REDIS_URL": "redis://h:1/2",
+        "SNAKE_GRIP_STATS": "tcp://127.0.0.1:5564, ipc:///tmp/pushpin-stats",
     },
     {"DATABASE_URL": "postgres://u:p@h:5432/db", "SNAKE_TRUSTED_PROXIES": ["10.0.0.0/8"]},
 ]

@@ -59,6 +59,19 @@ def test_viewers_through_pushpin_get_moves_posted_to_either_worker(cluster, slug
         close(*watching, a, b, front)
 
 
+def test_viewers_pushpin_holds_are_counted_from_its_stats_socket(cluster, slug) -> None:
+    watching = viewers(cluster.url, slug, 3)
+    try:
+        for viewer in watching:
+            viewer.wait_watching(3)
+        for worker in cluster.workers:
+            assert httpx.get(f"{worker.url}/b/{slug}/state").json()["viewers"] == 3
+        close(*watching[1:])
+        watching[0].wait_watching(1)
+    finally:
+        close(*watching)
+
+
 def test_restarting_a_worker_keeps_the_viewers_pushpin_holds(cluster, slug) -> None:
     watching = viewers(cluster.url, slug, 2)
     worker = cluster.workers[0]

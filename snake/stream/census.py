@@ -8,7 +8,8 @@ the total changed, publishes the `presence` event on every path (snake.stream.de
 version is Redis's clock, so every room and the GRIP proxy keep the newest.
 
 A process's counts come from its sources: its rooms (snake.stream.hub) and, where Pushpin holds
-the streams, Pushpin's stats socket (snake.stream.pushpin_stats).
+the streams, Pushpin's stats socket (snake.stream.pushpin_stats), which every process hears
+alike and so reports under one shared member, counted once.
 """
 
 from __future__ import annotations
@@ -52,13 +53,16 @@ class Census:
         self.client = client
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sources: dict[str, Source] = {}
+        self.shared: set[str] = set()  # sources every process reports alike: one member for all
         self.reported: dict[str, set[str]] = {}  # channel -> our members with a key in Redis
         self.thread: threading.Thread | None = None
         self.stopped = threading.Event()
 
-    def add(self, name: str, source: Source) -> None:
-        """Count `source()` as this process's viewers under `name`; start ticking."""
+    def add(self, name: str, source: Source, shared: bool = False) -> None:
+        """Count `source()` as this process's viewers under `name` (or all's, if `shared`)."""
         self.sources[name] = source
+        if shared:
+            self.shared.add(name)
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="census", daemon=True)
             self.thread.start()
@@ -67,9 +71,10 @@ class Census:
         """Return channel -> member -> count, for the channels whose owner shows an audience."""
         found: dict[str, dict[str, int]] = {}
         for source_name, source in tuple(self.sources.items()):
+            member = source_name if source_name in self.shared else f"{self.name}/{source_name}"
             for channel, count in source().items():
                 if registry.presence(channel) is not None:
-                    found.setdefault(channel, {})[f"{self.name}/{source_name}"] = count
+                    found.setdefault(channel, {})[member] = count
         return found
 
     def report(self, counts: Mapping[str, Mapping[str, int]]) -> None:

@@ -119,6 +119,18 @@ def test_channels_whose_owner_shows_no_audience_are_not_counted(censuses) -> Non
     assert a.counts() == {CHANNEL: {"a/rooms": 1}}
 
 
+def test_a_shared_source_every_worker_hears_alike_is_counted_once(censuses) -> None:
+    a, b = censuses("a"), censuses("b")
+    for each in (a, b):
+        each.add("pushpin", lambda: {CHANNEL: 7}, shared=True)
+        each.stop()  # ticked here, not by its thread
+    a.sources["rooms"] = lambda: {CHANNEL: 1}
+    a.tick()
+    b.tick()
+    assert a.counts() == {CHANNEL: {"a/rooms": 1, "pushpin": 7}}
+    assert b.total(CHANNEL) == 8
+
+
 def test_viewers_on_two_workers_see_the_total_and_a_killed_worker_leaves_it(workers, slug) -> None:
     a, b = workers
     on_a = SSEClient(a.url, f"/b/{slug}/events/")
