@@ -214,8 +214,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="default var/bench/<mode>-<timestamp>.json")
     args = parser.parse_args()
     for kind in [*args.kinds, *args.burst_kinds, *args.cpu_kinds, *args.storm_kinds, *args.cap]:
-        if kind not in servers.KINDS:
-            parser.error(f"unknown configuration {kind!r}; one of {', '.join(servers.KINDS)}")
+        if kind not in servers.STARTERS:
+            parser.error(f"unknown configuration {kind!r}; one of {', '.join(servers.STARTERS)}")
     if not args.paces or set(args.paces) - PACES.keys():
         parser.error(f"--paces: comma-separated, of {', '.join(PACES)}")
     default = args.moves.pop("", 30)

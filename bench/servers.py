@@ -40,6 +40,7 @@ from deploy import serve
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
+# make bench's; STARTERS has one more, asked for by name: "quiet", presence's A/B (bench/quiet.py)
 KINDS = ("uvicorn", "daphne", "granian", "cluster", "floor", "writefloor", "asgifloor", "tutorial")
 # bench.run --burst's default
 BURST_KINDS = ("uvicorn", "daphne", "granian", "cluster", "floor", "writefloor")
@@ -69,7 +70,7 @@ def unavailable(kind: str) -> str | None:
         missing = [b for b in CLUSTER_BINARIES if shutil.which(b) is None]
         if missing:
             return f"{', '.join(missing)} not on PATH (apt-get install pushpin redis-server)"
-    if kind in (*serve.SERVERS, "tutorial", "asgifloor") and not PYTHON.exists():
+    if kind in (*serve.SERVERS, "tutorial", "asgifloor", "quiet") and not PYTHON.exists():
         return f"{PYTHON} missing (make run creates it)"
     return None
 
@@ -168,8 +169,10 @@ def spawner(argv: list[str], log: Path, env: dict[str, str]) -> Spawn:
 
 
 @contextlib.contextmanager
-def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
-    """`make run`: migrate, then one uvicorn (or daphne) process on a free port."""
+def embedded(
+    tag: str, kind: str = "uvicorn", server: str | None = None, app: str = serve.APP
+) -> Iterator[Target]:
+    """`make run`: migrate, then one uvicorn (or daphne, granian) process on a free port."""
     from deploy.cluster import NO_LIMITS  # the one name it needs from deploy
 
     var = fresh_dir(f"{kind}-{tag}")
@@ -183,7 +186,8 @@ def embedded(tag: str, kind: str = "uvicorn") -> Iterator[Target]:
         )  # fmt: skip
     port = free_port()
     # `make run` (uvicorn) and `SERVER=daphne make run`: the same app, another server.
-    spawn = spawner(serve.command(kind, port, python=str(PYTHON)), var / "server.log", env)
+    argv = serve.command(server or kind, port, app=app, python=str(PYTHON))
+    spawn = spawner(argv, var / "server.log", env)
     procs = [spawn()]
     try:
         url = f"http://127.0.0.1:{port}"
@@ -284,6 +288,9 @@ STARTERS = {
     "uvicorn": embedded,
     "daphne": functools.partial(embedded, kind="daphne"),
     "granian": functools.partial(embedded, kind="granian"),
+    "quiet": functools.partial(
+        embedded, kind="quiet", server="uvicorn", app="bench.quiet:application"
+    ),
     "cluster": cluster,
     "floor": floor,
     "writefloor": writefloor,
