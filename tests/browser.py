@@ -29,6 +29,9 @@ def launched(args: Sequence[str] = ()) -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(MISSING)
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Generous waits (Playwright's own is 5 s): CI shares two cores with everything else, and a
+    # move's round trip through a loaded server and browser once took longer than that.
+    sync_api.expect.set_options(timeout=15_000)
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *args])
         try:
