@@ -36,6 +36,10 @@ class InvalidDirection(ValueError):
     pass
 
 
+class Frozen(Exception):
+    """The board is frozen: no move applies until a moderator unfreezes it."""
+
+
 @dataclass(frozen=True)
 class Step:
     axis: str
@@ -127,7 +131,7 @@ def _apply(slug: str, step: Step) -> Position | None:
         target, params, wall = f"{greatest}({axis} - %s, 0)", [size], f"{axis} > %s"
     sql = (
         f"UPDATE {_table()} SET {axis} = {target}, seq = seq + 1, updated_at = %s "
-        f"WHERE slug = %s AND {wall} RETURNING x, y, seq"
+        f"WHERE slug = %s AND {wall} AND NOT frozen RETURNING x, y, seq"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, _now(), slug, limit if step.sign > 0 else 0])
@@ -135,18 +139,29 @@ def _apply(slug: str, step: Step) -> Position | None:
     return None if row is None else Position(slug, *row)
 
 
-def _create(slug: str) -> None:
+def _frozen(slug: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT frozen FROM {_table()} WHERE slug = %s", [slug])
+        row = cursor.fetchone()
+    return row is not None and bool(row[0])
+
+
+def create(slug: str) -> None:
     """Store a board at the start position unless it exists (maybe made by a concurrent move)."""
     sql = (
-        f"INSERT INTO {_table()} (slug, x, y, seq, published_seq, updated_at) "
-        "VALUES (%s, %s, %s, 0, 0, %s) ON CONFLICT (slug) DO NOTHING"
+        f"INSERT INTO {_table()} "
+        "(slug, x, y, seq, published_seq, updated_at, title, frozen, version) "
+        "VALUES (%s, %s, %s, 0, 0, %s, '', FALSE, 1) ON CONFLICT (slug) DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [slug, settings.SNAKE_START_X, settings.SNAKE_START_Y, _now()])
 
 
 def move(slug: str, step: Step) -> tuple[Position, bool]:
-    """Apply one step in one transaction; return the position after it and whether it moved."""
+    """Apply one step in one transaction; return the position after it and whether it moved.
+
+    Raise Frozen, moving nothing, if the board is frozen.
+    """
     # A stored board that moves, nearly every move, is one UPDATE: atomic on its own, in its
     # own transaction outside an atomic block. Django's atomic() around it cost more than the
     # statement (~80 us of a move's ~0.7 ms in a live server, stamped).
@@ -162,10 +177,26 @@ def _move_slowly(slug: str, step: Step) -> tuple[Position, bool]:
     with transaction.atomic():
         # No row yet, or one that a concurrent first move created after our UPDATE looked
         # (checking existence first would lose that move): make sure it exists, try again.
-        _create(slug)
+        create(slug)
         moved = _apply(slug, step)
+        if moved is None and _frozen(slug):
+            raise Frozen(slug)
         position = moved or current(slug)  # not moved: a step into a wall
         if position.seq == 0:
             transaction.set_rollback(True)  # a board nobody has moved stays unstored
     logger.debug("move %s %s%+d -> %s", slug, step.axis, step.sign, position)
     return position, moved is not None
+
+
+def reset(slug: str) -> Position:
+    """Put the logo back at the start as one more move (seq + 1), so publishes stay in order."""
+    sql = (
+        f"UPDATE {_table()} SET x = %s, y = %s, seq = seq + 1, updated_at = %s "
+        "WHERE slug = %s RETURNING x, y, seq"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        create(slug)
+        cursor.execute(sql, [settings.SNAKE_START_X, settings.SNAKE_START_Y, _now(), slug])
+        row = cursor.fetchone()
+    logger.info("reset %s -> %s", slug, row)
+    return Position(slug, *row)

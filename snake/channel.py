@@ -7,12 +7,20 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 
-from snake import board, stream
+from snake import board, moderation, stream
 
 PREFIX = "board-"
 POSITION = "position"  # the event that carries the logo fragment (public API)
 BOARD = "board"  # the event that carries the board's own state: title, logo, frozen (public API)
-BOARD_VERSION = 1  # boards have no state of their own to change yet: moderation (#12) adds it
+
+# (direction sent, label, keys that press it) for the on-screen pad and the keyboard; the labels
+# are arrows and letters, which every language shares (the `board` event carries the pad).
+CONTROLS = [
+    ("W", "↑ W", ("w", "W", "ArrowUp")),
+    ("A", "← A", ("a", "A", "ArrowLeft")),
+    ("S", "↓ S", ("s", "S", "ArrowDown")),
+    ("D", "→ D", ("d", "D", "ArrowRight")),
+]
 
 
 def name(slug: str) -> str:
@@ -24,12 +32,22 @@ def render_logo(position: board.Position) -> str:
 
 
 def meta(slug: str) -> dict[str, object]:
-    """Return the board's own state: until moderation (#12), its slug and the default logo."""
-    return {"title": slug, "logo": static("snake/logo.svg"), "frozen": False}
+    """Return the board's own state as the page and the `board` event show it."""
+    return _shown(moderation.meta(slug))
 
 
-def render_board(slug: str) -> str:
-    return render_to_string("snake/_board.html", {"meta": meta(slug)}).strip()
+def _shown(state: moderation.Meta) -> dict[str, object]:
+    return {
+        "title": state.shown_title,
+        "logo": static("snake/logo.svg"),
+        "frozen": state.frozen,
+        "version": state.version,
+    }
+
+
+def render_board(state: moderation.Meta) -> str:
+    context = {"meta": _shown(state), "controls": CONTROLS}
+    return render_to_string("snake/_board.html", context).strip()
 
 
 def render_presence(channel: str, viewers: int) -> str:
@@ -44,9 +62,9 @@ def watching(slug: str) -> int:
 def snapshot(channel: str) -> stream.State:
     """Return the board's state as the engine streams it: its own state, its position by seq."""
     slug = channel.removeprefix(PREFIX)
-    position = board.current(slug)
+    position, state = board.current(slug), moderation.meta(slug)
     return {
-        BOARD: (BOARD_VERSION, render_board(slug)),
+        BOARD: (state.version, render_board(state)),
         POSITION: (position.seq, render_logo(position)),
     }
 
@@ -61,6 +79,26 @@ def publish(position: board.Position) -> None:
         return
     # robust: the move has committed, so whatever fails here is logged, never answered 5xx.
     transaction.on_commit(lambda: _publish_newest(position.slug), robust=True)
+
+
+def publish_board(slug: str) -> None:
+    """Send the board's own state to every viewer once the current transaction commits."""
+    # As moves: each change is read and sent under the row's lock, so the GRIP proxy gets them
+    # in version order. Few, so one way for every topology.
+    transaction.on_commit(lambda: _publish_board(slug), robust=True)
+
+
+def _publish_board(slug: str) -> None:
+    with transaction.atomic():
+        state = moderation.locked(slug)
+        stream.send(name(slug), BOARD, state.version, render_board(state))
+
+
+def republish(slug: str) -> None:
+    """Send the board's stored position and own state to this process's viewers and paths."""
+    position, state = board.current(slug), moderation.meta(slug)
+    stream.send(name(slug), POSITION, position.seq, render_logo(position))
+    stream.send(name(slug), BOARD, state.version, render_board(state))
 
 
 def _publish_newest(slug: str) -> None:

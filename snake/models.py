@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Board(models.Model):
-    """One room's shared position; a row exists once its first move was applied."""
+    """One room's shared position and own state; a row exists once it moved or was moderated."""
 
     slug = models.SlugField(max_length=40, primary_key=True)
     x = models.IntegerField()
@@ -13,7 +14,15 @@ class Board(models.Model):
     published_seq = models.PositiveBigIntegerField(
         default=0, help_text="Newest seq sent to viewers: publishes go out in seq order."
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    # Set by the move's UPDATE (snake/board.py), not auto_now: a moderator's edit is no move.
+    updated_at = models.DateTimeField("last move", default=timezone.now)
+    # The board's own state, which moderators set (snake/moderation.py); `version` orders its
+    # `board` events as `seq` orders the moves' `position` events.
+    title = models.CharField(max_length=60, blank=True, help_text="Shown instead of the slug.")
+    frozen = models.BooleanField(default=False, help_text="Moves refused (423) while set.")
+    version = models.PositiveBigIntegerField(
+        default=1, help_text="Bumped by every change of title or frozen: the board event's."
+    )
 
     def __str__(self) -> str:
         return f"{self.slug} ({self.x}, {self.y}) #{self.seq}"

@@ -88,6 +88,9 @@ CSRF_FAILURE_VIEW = "snake.errors.csrf_failure"
 if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
     header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
     SECURE_PROXY_SSL_HEADER = (f"HTTP_{header}", "https")
+# The admin's sessions, auth and messages run under /admin/ only (snake/guards/adminonly.py),
+# so the admin's checks for them in MIDDLEWARE would fail though they run.
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 if PRODUCTION:
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
@@ -97,10 +100,15 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Asking to be preloaded into browsers is the domain owner's call and slow to undo, so
     # it is not made here; check --deploy's reminder of it is silenced for that reason.
-    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
     "daphne",  # first, so that `runserver` serves ASGI
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
@@ -114,6 +122,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     "snake.guards.charset.BodyCharsetMiddleware",  # before anything reads the form
+    "snake.guards.adminonly.AdminOnlyMiddleware",  # sessions, auth, messages: /admin/ only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -126,7 +135,14 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                # The admin's; each reads the request only when a template asks (the admin's).
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
 

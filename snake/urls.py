@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import path, register_converter
 
 from snake import board, errors, views
@@ -24,6 +25,8 @@ urlpatterns = [
     path("b/<board:slug>/move", views.move, name="move"),
     path("b/<board:slug>/state", views.state, name="state"),
     path("b/<board:slug>/events/", views.stream, name="events"),
+    path("local/b/<board:slug>/publish", views.republish, name="republish"),
+    path("admin/", admin.site.urls),
 ]
 
 handler400 = errors.bad_request

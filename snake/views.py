@@ -15,22 +15,18 @@ from django.http import (
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
 from snake import board, channel
-from snake.guards import ratelimit
+from snake.guards import local, ratelimit
 from snake.guards.refusal import response as refusal
 from snake.guards.refusal import wants_json
 from snake.stream import responses
 
-# (direction sent, label, keys that press it) for the on-screen pad and the keyboard.
-CONTROLS = [
-    ("W", "↑ W", ("w", "W", "ArrowUp")),
-    ("A", "← A", ("a", "A", "ArrowLeft")),
-    ("S", "↓ S", ("s", "S", "ArrowDown")),
-    ("D", "→ D", ("d", "D", "ArrowRight")),
-]
+FROZEN = "This board is frozen: a moderator has stopped moves for now. Nothing moved."
+NOT_LOCAL = "Only manage.py board on this server's machine may ask for this (signed, loopback)."
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):
@@ -50,7 +46,7 @@ def _page(
         "position": board.current(slug),
         "meta": channel.meta(slug),
         "viewers": channel.watching(slug),
-        "controls": CONTROLS,
+        "controls": channel.CONTROLS,
         "settings": {
             "board_w": settings.SNAKE_BOARD_WIDTH,
             "board_h": settings.SNAKE_BOARD_HEIGHT,
@@ -105,7 +101,10 @@ def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         step = board.parse_direction(request.POST.get("direction"))
     except board.InvalidDirection as exc:
         return refusal(request, 400, str(exc))
-    position, changed = board.move(slug, step)
+    try:
+        position, changed = board.move(slug, step)
+    except board.Frozen:
+        return refusal(request, 423, FROZEN)
     if changed:
         channel.publish(position)
     if wants_json(request):
@@ -118,6 +117,16 @@ def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @require_safe
 def state(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse({**board.current(slug).as_dict(), "viewers": channel.watching(slug)})
+
+
+@csrf_exempt  # the signature stands in for the token: no browser makes this request
+@require_POST
+def republish(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show every viewer the board's stored state, for `manage.py board` on this machine."""
+    if not local.allowed(request, slug):
+        return refusal(request, 403, NOT_LOCAL)
+    channel.republish(slug)
+    return HttpResponse(status=204)
 
 
 @require_safe

@@ -112,6 +112,15 @@ class SSEClient:
             "presence", lambda e: e.viewers, lambda vs: bool(vs) and vs[-1] == viewers, timeout
         )
 
+    def wait_frozen(self, frozen: bool, timeout: float = 15) -> list[bool]:
+        """Wait until the stream's newest `board` event says frozen (or not); return each said."""
+        return self._wait(
+            "board",
+            lambda e: 'data-frozen="true"' in e.data,
+            lambda fs: bool(fs) and fs[-1] == frozen,
+            timeout,
+        )
+
     def _wait(self, kind: str, parse, predicate, timeout: float) -> list:
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -130,6 +139,12 @@ class SSEClient:
 
     def wait_seq(self, seq: int, timeout: float = 15) -> dict[str, int]:
         return self.wait_for(lambda ps: bool(ps) and ps[-1]["seq"] >= seq, timeout)[-1]
+
+    def __enter__(self) -> SSEClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         # Shut the socket down and let the reader see the end before the connection goes.

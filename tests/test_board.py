@@ -126,6 +126,25 @@ def test_claim_unpublished_returns_each_newer_state_once() -> None:
     assert board.claim_unpublished("pub") == board.Position("pub", 500, 155, 3)
 
 
+@pytest.mark.django_db
+def test_a_frozen_board_refuses_every_move_and_changes_nothing() -> None:
+    board.move("frozen", board.parse_direction("d"))
+    Board.objects.filter(slug="frozen").update(frozen=True)
+    for direction in "wasd":
+        with pytest.raises(board.Frozen):
+            board.move("frozen", board.parse_direction(direction))
+    assert board.current("frozen") == board.Position("frozen", 505, 150, 1)
+
+
+@pytest.mark.django_db
+def test_a_reset_puts_the_logo_at_the_start_as_one_more_move() -> None:
+    for direction in "ddss":
+        board.move("back", board.parse_direction(direction))
+    assert board.reset("back") == board.Position("back", 500, 150, 5)
+    assert board.claim_unpublished("back") == board.Position("back", 500, 150, 5)
+    assert board.reset("never-moved") == board.Position("never-moved", 500, 150, 1)
+
+
 def test_the_rules_import_no_http() -> None:
     # import-linter (pyproject.toml) keeps the stream and the guards out of the rules; it
     # cannot name django.http, a part of an external package, so this test does.

@@ -190,7 +190,7 @@ def test_go_to_board_form_opens_a_room(browser, server, slug) -> None:
     page.locator("#go-slug").fill(slug)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{server.url}/b/{slug}/")
-    assert page.locator("h1 strong").inner_text() == slug
+    assert page.locator("#title").inner_text() == slug
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (800, 600), (390, 844)])

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
-from snake import board, channel
+from snake import board, channel, moderation
 from snake.models import Board
 from snake.stream import registry
 from tests.listeners import Recording
@@ -56,17 +56,28 @@ def test_the_snapshot_is_the_board_event_and_the_position_event_versioned_by_seq
     board.move("snap", board.parse_direction("s"))
     position = board.current("snap")
     assert channel.snapshot(channel.name("snap")) == {
-        "board": (1, channel.render_board("snap")),
+        "board": (1, channel.render_board(moderation.meta("snap"))),
         "position": (position.seq, channel.render_logo(position)),
     }
 
 
-def test_the_board_fragment_is_the_title_with_the_logo_and_frozen_state() -> None:
-    fragment = channel.render_board("t-1")
-    assert fragment == (
+@pytest.mark.parametrize(("frozen", "disabled"), [(False, ""), (True, " disabled")])
+def test_the_board_fragment_is_the_title_with_the_logo_and_frozen_state_then_the_pad(
+    frozen: bool, disabled: str
+) -> None:
+    fragment = channel.render_board(moderation.Meta("t-1", "", frozen, 3))
+    title, pad = fragment.split("\n", 1)
+    assert title == (
         '<strong id="title" class="title" data-logo="/static/snake/logo.svg" '
-        'data-frozen="false">t-1</strong>'
+        f'data-frozen="{str(frozen).lower()}">t-1</strong>'
     )
+    assert pad.startswith(f'<fieldset id="pad" class="pad" aria-labelledby="pad-label"{disabled}>')
+    assert [f'form="move-{d}"' in pad for d in "wasd"] == [True] * 4
+
+
+def test_a_title_set_is_shown_instead_of_the_slug() -> None:
+    fragment = channel.render_board(moderation.Meta("t-1", "Our board", False, 2))
+    assert ">Our board</strong>" in fragment
 
 
 @pytest.mark.django_db(transaction=True)

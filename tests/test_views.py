@@ -30,12 +30,13 @@ def test_home_shows_board_main_at_the_start(client: Client) -> None:
     asleep = '<div id="live" class="live" hx-get="/b/main/" hx-trigger="load[!document.hidden]'
     assert asleep in html
     assert 'sse-swap="position"' in html and 'sse-swap="presence"' in html
-    title = '<span sse-swap="board" hx-swap="innerHTML"><strong id="title" class="title" '
-    assert title in html and ">main</strong></span> · " in html
+    title = '<div class="boardstate" sse-swap="board" hx-swap="innerHTML"><strong id="title" '
+    assert title in html and '>main</strong>\n<fieldset id="pad"' in html
     assert "{#" not in html and "{%" not in html  # no template comment leaks onto the page
     presence = '<span id="presence" class="presence" data-viewers="0">0</span></span> here'
     assert presence in html
-    assert html.count('<form method="post" action="/b/main/move"') == 4
+    assert html.count('class="move" method="post" action="/b/main/move"') == 4
+    assert html.count('<button type="submit" form="move-') == 4
     assert 'action="/go/"' in html
 
 
@@ -235,3 +236,59 @@ def test_a_form_body_labelled_other_than_utf_8_is_refused_not_a_500(
     response = strict.generic("POST", path, "direction=d", form, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == status
     assert not Board.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("headers", "answer"),
+    [
+        (JSON, lambda r: r.json()["error"]),
+        ({"HTTP_HX_REQUEST": "true"}, lambda r: r.content.decode()),
+        ({}, lambda r: r.content.decode()),
+    ],
+)
+def test_a_move_on_a_frozen_board_is_423_and_changes_nothing(
+    dual_client: Client, headers: dict, answer
+) -> None:
+    dual_client.post("/b/ice/move", {"direction": "d"})
+    Board.objects.filter(slug="ice").update(frozen=True)
+    response = dual_client.post("/b/ice/move", {"direction": "d"}, **headers)
+    assert response.status_code == 423
+    assert "This board is frozen" in answer(response)
+    if "HTTP_HX_REQUEST" in headers:
+        assert answer(response).strip().startswith('<p class="note">')
+    stored = Board.objects.get(slug="ice")
+    assert (stored.x, stored.seq, stored.published_seq <= 1) == (505, 1, True)
+
+
+def test_a_frozen_board_that_never_moved_stays_at_the_start(dual_client: Client) -> None:
+    Board.objects.create(slug="ice-new", x=500, y=150, frozen=True)
+    assert dual_client.post("/b/ice-new/move", {"direction": "w"}, **JSON).status_code == 423
+    assert dual_client.get("/b/ice-new/state").json()["seq"] == 0
+
+
+def test_a_frozen_boards_page_disables_the_pad_and_says_frozen(client: Client) -> None:
+    Board.objects.create(slug="ice-page", x=500, y=150, frozen=True)
+    html = client.get("/b/ice-page/").content.decode()
+    assert '<fieldset id="pad" class="pad" aria-labelledby="pad-label" disabled>' in html
+    assert 'data-frozen="true"' in html and 'class="frozen-note"' in html
+
+
+@pytest.mark.parametrize("path", ["/", "/b/main/", "/b/main/state", "/b/main/events/"])
+def test_the_boards_requests_carry_no_session_cookie_and_no_vary_cookie(
+    client: Client, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies
+    # The page's Vary: Cookie is its CSRF token's (each visitor's own), never the session's.
+    vary = response.get("Vary", "")
+    assert ("Cookie" in vary) == ("csrftoken" in response.cookies)
+    moved = client.post("/b/main/move", {"direction": "d"}, HTTP_HX_REQUEST="true")
+    assert moved.status_code == 204
+    assert "sessionid" not in moved.cookies and "Cookie" not in moved.get("Vary", "")
+
+
+def test_the_admin_has_its_session_and_its_login(client: Client) -> None:
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert "Cookie" in client.get("/admin/login/")["Vary"]

@@ -1,0 +1,110 @@
+"""The boards in Django's admin, driven by a real Chromium while another one watches the board."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser import needs_chromium, streaming
+from tests.live import ROOT, Player, Server
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+PASSWORD = "a-test-only-password-7"  # a throwaway superuser in the test's own database
+
+
+@pytest.fixture(scope="module")
+def moderator(server: Server) -> str:
+    """A superuser in the server's database; return its name."""
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "mod",
+         "--email", "mod@example.com"],
+        cwd=ROOT, env={**server.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return "mod"
+
+
+def logged_in(browser, server: Server, username: str):
+    page = browser.new_context().new_page()
+    page.goto(f"{server.url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    return page
+
+
+def act(admin, server: Server, slug: str, action: str) -> None:
+    admin.goto(f"{server.url}/admin/snake/board/?q={slug}")
+    admin.check(f"input[name=_selected_action][value={slug}]")
+    admin.select_option("select[name=action]", action)
+    admin.click("button[name=index]")
+    expect(admin.locator(".messagelist")).to_contain_text(slug)
+
+
+def test_a_moderator_freezes_resets_titles_and_unfreezes_a_board_its_viewers_see_it(
+    browser, server, moderator, slug
+) -> None:
+    with Player(server.url) as p:
+        p.move(slug, "d")
+    viewer = browser.new_context().new_page()
+    viewer.goto(f"{server.url}/b/{slug}/")
+    streaming(viewer)
+    admin = logged_in(browser, server, moderator)
+    admin.goto(f"{server.url}/admin/snake/board/?q={slug}")
+    expect(admin.locator("#result_list")).to_contain_text(slug)
+    expect(admin.locator("td.field-viewers")).to_have_text("1")
+
+    act(admin, server, slug, "freeze")
+    expect(viewer.locator("#title")).to_have_attribute("data-frozen", "true")
+    expect(viewer.locator("#pad .key:disabled")).to_have_count(4)
+    expect(viewer.locator(".frozen-note")).to_be_visible()
+    viewer.keyboard.press("d")  # the keys still ask; the server says why nothing moves
+    expect(viewer.locator("#status")).to_contain_text("This board is frozen")
+    expect(viewer.locator("#logo")).to_have_attribute("data-x", "505")
+
+    act(admin, server, slug, "reset")
+    expect(viewer.locator("#logo")).to_have_attribute("data-x", "500")
+
+    admin.goto(f"{server.url}/admin/snake/board/{slug}/change/")
+    admin.fill("#id_title", "Our shared board")
+    admin.click("input[name=_save]")
+    expect(viewer.locator("#title")).to_have_text("Our shared board")
+
+    act(admin, server, slug, "unfreeze")
+    expect(viewer.locator("#pad .key:enabled")).to_have_count(4)
+    expect(viewer.locator(".frozen-note")).to_be_hidden()
+    viewer.click(".key-s")
+    expect(viewer.locator("#logo")).to_have_attribute("data-y", "155")
+
+
+def test_a_watched_board_is_not_deleted_and_an_unwatched_one_is(
+    browser, server, moderator, slug
+) -> None:
+    with Player(server.url) as p:
+        p.move(f"{slug[:30]}-a", "d")
+        p.move(f"{slug[:30]}-b", "d")
+    viewer = browser.new_context().new_page()
+    viewer.goto(f"{server.url}/b/{slug[:30]}-b/")
+    streaming(viewer)
+    admin = logged_in(browser, server, moderator)
+    admin.goto(f"{server.url}/admin/snake/board/?q={slug[:30]}")
+    admin.check("#action-toggle")
+    admin.select_option("select[name=action]", "delete_selected")
+    admin.click("button[name=index]")
+    admin.click("input[type=submit]")  # "Yes, I'm sure"
+    expect(admin.locator(".messagelist")).to_contain_text("Not deleted, someone watches")
+    with Player(server.url) as p:
+        assert p.state(f"{slug[:30]}-a")["seq"] == 0  # deleted: the start again
+        assert p.state(f"{slug[:30]}-b")["seq"] == 1
+
+
+def test_the_admin_is_under_the_same_csp_as_the_board(server) -> None:
+    import httpx
+
+    admin, page = (httpx.get(f"{server.url}{path}") for path in ("/admin/login/", "/"))
+    assert admin.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
