@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
     SECURE_PROXY_SSL_HEADER = (f"HTTP_{header}", "https")
 # The admin's sessions, auth and messages run under /admin/ only (snake/guards/adminonly.py),
 # so the admin's checks for them in MIDDLEWARE would fail though they run.
-SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 if PRODUCTION:
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
@@ -110,6 +111,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "django_htmx",
     "csp",
     "snake",
@@ -127,6 +129,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# The admin's login: 5 failures for one address and username within 15 minutes lock that pair
+# for 15 minutes (django-axes, 429). The address is REMOTE_ADDR, which snake.guards.proxies has
+# set to the client's when a trusted proxy sent the request.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "snake.urls"
 ASGI_APPLICATION = "snake.asgi.application"

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
+import httpx
 import pytest
+from axes.models import AccessAttempt
+from django.contrib.auth.models import User
+from django.db.models import F
+from django.test import Client
 
 from tests.browser import needs_chromium, streaming
 from tests.live import ROOT, Player, Server
@@ -104,7 +110,24 @@ def test_a_watched_board_is_not_deleted_and_an_unwatched_one_is(
 
 
 def test_the_admin_is_under_the_same_csp_as_the_board(server) -> None:
-    import httpx
-
     admin, page = (httpx.get(f"{server.url}{path}") for path in ("/admin/login/", "/"))
     assert admin.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_five_failed_logins_lock_that_address_and_username_for_15_minutes() -> None:
+
+    User.objects.create_superuser("locked", "l@example.com", PASSWORD)
+    here = Client(REMOTE_ADDR="192.0.2.10")
+
+    def login(client: Client, username: str, password: str) -> int:
+        form = {"username": username, "password": password, "next": "/admin/"}
+        return client.post("/admin/login/", form).status_code
+
+    assert [login(here, "locked", "wrong") for _ in range(4)] == [200] * 4  # the form again
+    assert login(here, "locked", "wrong") == 429  # the fifth failure locks the pair
+    assert login(here, "locked", PASSWORD) == 429  # even with the right password
+    assert login(Client(REMOTE_ADDR="192.0.2.11"), "locked", PASSWORD) == 302  # another address
+    assert login(here, "someone-else", "wrong") == 200  # another username from here
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=16))
+    assert login(here, "locked", PASSWORD) == 302  # 15 minutes on, the lock is gone

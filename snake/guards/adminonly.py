@@ -1,9 +1,9 @@
-"""Sessions, auth and messages for the admin only: the board's requests carry no cookie.
+"""Sessions, auth, messages and the login lock for the admin only: the board's carry no cookie.
 
 Django's SessionMiddleware adds `Vary: Cookie` to every response that reads the session and
 sets `sessionid` once it is written; the board's pages, moves and streams need neither, and a
-cache or the bench must not see them. So the three run, in Django's order, for paths under
-PREFIX alone. (Django's admin checks look for them in MIDDLEWARE: settings silence those three.)
+cache or the bench must not see them. So they run, in Django's order, for paths under PREFIX
+alone. (Django's and django-axes's checks look for them in MIDDLEWARE: settings silence those.)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ CHAIN = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",  # the login lock's answer (snake/settings.py, AXES_*)
 )
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
