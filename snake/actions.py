@@ -12,7 +12,7 @@ from typing import TypeVar
 from django.db import transaction
 
 from snake import board, channel, moderation
-from snake.models import Board
+from snake.models import Board, Logo
 
 T = TypeVar("T")
 
@@ -24,6 +24,11 @@ def freeze(slug: str, frozen: bool = True) -> moderation.Meta:
 
 def set_title(slug: str, title: str) -> moderation.Meta:
     return _published(moderation.set_title, slug, title)
+
+
+def set_logo(slug: str, logo: Logo | None) -> moderation.Meta:
+    """Give a board an uploaded logo, or (None) the bundled one again."""
+    return _published(moderation.set_logo, slug, logo)
 
 
 def _published(

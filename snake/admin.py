@@ -4,12 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from snake import actions, channel
+from snake import actions, channel, logos
 from snake.models import Board
+
+
+class BoardForm(forms.ModelForm):  # type: ignore[type-arg]  # generic in django-stubs only
+    upload = forms.FileField(
+        required=False,
+        label="Upload a logo",
+        help_text=f"PNG, WebP or JPEG, at most {logos.MAX_BYTES // 1024} KB and "
+        f"{logos.MAX_SIDE} px a side (never SVG); shown scaled into the logo's box.",
+    )
+    bundled = forms.BooleanField(required=False, label="Use the bundled logo again")
+
+    class Meta:
+        model = Board
+        fields = ("title",)
+
+    def clean_upload(self) -> logos.Encoded | None:
+        upload = self.cleaned_data.get("upload")
+        if upload is None:
+            return None
+        try:
+            return logos.encode(upload)
+        except logos.LogoRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 @admin.register(Board)
@@ -18,8 +42,12 @@ class BoardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in djan
     list_filter = ("frozen",)
     search_fields = ("slug",)
     ordering = ("-updated_at",)
-    fields = ("slug", "title", "frozen", "x", "y", "seq", "published_seq", "updated_at")
-    readonly_fields = ("slug", "frozen", "x", "y", "seq", "published_seq", "updated_at")
+    form = BoardForm
+    fields = (
+        "slug", "title", "logo", "upload", "bundled", "frozen", "x", "y", "seq", "published_seq",
+        "updated_at",
+    )  # fmt: skip
+    readonly_fields = ("slug", "logo", "frozen", "x", "y", "seq", "published_seq", "updated_at")
     actions = ("freeze", "unfreeze", "reset")
 
     @admin.display(description="viewers now")
@@ -29,9 +57,14 @@ class BoardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in djan
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a board comes into being with its first move
 
-    def save_model(self, request: HttpRequest, obj: Board, form: object, change: bool) -> None:
-        # Only the title is editable; set through the action's path, so viewers see it at once.
+    def save_model(self, request: HttpRequest, obj: Board, form: BoardForm, change: bool) -> None:
+        # Set through the actions, which publish: every viewer sees the change at once.
         actions.set_title(obj.slug, obj.title)
+        encoded = form.cleaned_data.get("upload")
+        if encoded is not None:
+            actions.set_logo(obj.slug, logos.store(encoded))
+        elif form.cleaned_data.get("bundled"):
+            actions.set_logo(obj.slug, None)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
         self._delete(request, list(queryset.values_list("slug", flat=True)))

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.templatetags.static import static
+from django.urls import reverse
 
 from snake import board, moderation, stream
 
@@ -39,7 +40,7 @@ def meta(slug: str) -> dict[str, object]:
 def _shown(state: moderation.Meta) -> dict[str, object]:
     return {
         "title": state.shown_title,
-        "logo": static("snake/logo.svg"),
+        "logo": reverse("logo", args=[state.logo]) if state.logo else static("snake/logo.svg"),
         "frozen": state.frozen,
         "version": state.version,
     }

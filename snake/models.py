@@ -4,6 +4,20 @@ from django.db import models
 from django.utils import timezone
 
 
+class Logo(models.Model):
+    """An uploaded logo, re-encoded (snake/logos.py), named by the sha256 of its bytes."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    format = models.CharField(max_length=4)  # png, webp or jpeg: the URL's extension
+    data = models.BinaryField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}.{self.format} ({self.width} x {self.height})"
+
+
 class Board(models.Model):
     """One room's shared position and own state; a row exists once it moved or was moderated."""
 
@@ -20,8 +34,11 @@ class Board(models.Model):
     # `board` events as `seq` orders the moves' `position` events.
     title = models.CharField(max_length=60, blank=True, help_text="Shown instead of the slug.")
     frozen = models.BooleanField(default=False, help_text="Moves refused (423) while set.")
+    logo = models.ForeignKey(
+        Logo, null=True, blank=True, on_delete=models.SET_NULL, help_text="Empty: the bundled one."
+    )
     version = models.PositiveBigIntegerField(
-        default=1, help_text="Bumped by every change of title or frozen: the board event's."
+        default=1, help_text="Bumped by every change of title, logo or frozen: the board event's."
     )
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, register_converter
+from django.urls import path, re_path, register_converter
 
 from snake import board, errors, views
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("b/<board:slug>/state", views.state, name="state"),
     path("b/<board:slug>/events/", views.stream, name="events"),
     path("local/b/<board:slug>/publish", views.republish, name="republish"),
+    re_path(r"^logos/(?P<name>[0-9a-f]{64}\.(?:png|webp|jpeg))$", views.logo, name="logo"),
     path("admin/", admin.site.urls),
 ]
 

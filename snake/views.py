@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
 
-from snake import board, channel
+from snake import board, channel, logos
 from snake.guards import local, ratelimit
 from snake.guards.refusal import response as refusal
 from snake.guards.refusal import wants_json
@@ -127,6 +127,17 @@ def republish(request: HttpRequest, slug: str) -> HttpResponse:
         return refusal(request, 403, NOT_LOCAL)
     channel.republish(slug)
     return HttpResponse(status=204)
+
+
+@require_safe
+def logo(request: HttpRequest, name: str) -> HttpResponse:
+    """Serve an uploaded logo; its name is its content's hash, so it may be cached for good."""
+    found = logos.find(name)
+    if found is None:
+        return refusal(request, 404, "No such logo.")
+    response = HttpResponse(found[0], content_type=found[1])
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 @require_safe

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from snake import actions, board, channel, moderation
+from snake import actions, board, channel, logos, moderation
 from snake.models import Board
+from tests.test_logos import picture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,3 +53,15 @@ def test_deleting_keeps_the_watched_boards() -> None:
     assert list(Board.objects.filter(slug__startswith="del-").values_list("slug", flat=True)) == [
         "del-b"
     ]
+
+
+def test_a_logo_reaches_the_viewers_and_the_bundled_one_comes_back(listen) -> None:
+    recording = listen(channel.name("act-logo"))
+    logo = logos.store(logos.encode(picture("PNG")))
+    assert actions.set_logo("act-logo", logo).logo == f"{logo.sha256}.png"
+    [(_, version, fragment)] = recording.queued(channel.name("act-logo"))
+    assert version == 2 and f'data-logo="/logos/{logo.sha256}.png"' in fragment
+    assert f'background-image: url("/logos/{logo.sha256}.png")' in fragment
+    actions.set_logo("act-logo", None)
+    [(_, version, fragment)] = recording.queued(channel.name("act-logo"))
+    assert version == 3 and 'data-logo="/static/snake/logo.svg"' in fragment

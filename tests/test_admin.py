@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,6 +16,7 @@ from django.test import Client
 
 from tests.browser import needs_chromium, streaming
 from tests.live import ROOT, Player, Server
+from tests.test_logos import picture
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -131,3 +133,40 @@ def test_five_failed_logins_lock_that_address_and_username_for_15_minutes() -> N
     assert login(here, "someone-else", "wrong") == 200  # another username from here
     AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=16))
     assert login(here, "locked", PASSWORD) == 302  # 15 minutes on, the lock is gone
+
+
+def test_an_uploaded_logo_reaches_every_viewer_and_an_svg_is_refused(
+    browser, server, moderator, slug, tmp_path
+) -> None:
+    with Player(server.url) as p:
+        p.move(slug, "d")
+    png, svg = tmp_path / "logo.png", tmp_path / "logo.svg"
+    png.write_bytes(picture("PNG").getvalue())
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    viewer = browser.new_context().new_page()
+    viewer.goto(f"{server.url}/b/{slug}/")
+    streaming(viewer)
+    admin = logged_in(browser, server, moderator)
+    change = f"{server.url}/admin/snake/board/{slug}/change/"
+
+    admin.goto(change)
+    admin.set_input_files("#id_upload", str(svg))
+    admin.click("input[name=_save]")
+    expect(admin.locator(".errorlist")).to_contain_text("SVG is never taken")
+    expect(viewer.locator("#title")).to_have_attribute("data-logo", "/static/snake/logo.svg")
+
+    admin.goto(change)
+    admin.set_input_files("#id_upload", str(png))
+    admin.click("input[name=_save]")
+    expect(viewer.locator("#title")).to_have_attribute(
+        "data-logo", re.compile(r"^/logos/\w{64}\.png$")
+    )
+    url = viewer.locator("#title").get_attribute("data-logo")
+    background = viewer.eval_on_selector("#logo", "e => getComputedStyle(e).backgroundImage")
+    assert url in background
+    assert httpx.get(f"{server.url}{url}").headers["Content-Type"] == "image/png"
+
+    admin.goto(change)
+    admin.check("#id_bundled")
+    admin.click("input[name=_save]")
+    expect(viewer.locator("#title")).to_have_attribute("data-logo", "/static/snake/logo.svg")

@@ -5,9 +5,11 @@ import re
 import pytest
 from django.test import Client, override_settings
 
+from snake import logos
 from snake.models import Board
 from tests.guards.test_refusal import SECURITY
 from tests.guards.test_security import parse
+from tests.test_logos import picture
 
 pytestmark = pytest.mark.django_db
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -292,3 +294,17 @@ def test_the_admin_has_its_session_and_its_login(client: Client) -> None:
     response = client.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     assert "Cookie" in client.get("/admin/login/")["Vary"]
+
+
+def test_an_uploaded_logo_is_served_at_its_hash_for_good(client: Client) -> None:
+    stored = logos.store(logos.encode(picture("WEBP")))
+    response = client.get(f"/logos/{stored.sha256}.webp")
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    assert response.content == bytes(stored.data)
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert client.get(f"/logos/{stored.sha256}.png").status_code == 404
+    assert client.get(f"/logos/{'0' * 64}.webp", HTTP_ACCEPT="application/json").json() == {
+        "error": "No such logo."
+    }
+    assert client.get("/logos/x.svg").status_code == 404
