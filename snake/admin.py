@@ -8,9 +8,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
 from snake import actions, channel, logos
 from snake.models import Board
+
+# What an action did, for how many boards: the count picks the language's plural form.
+FROZEN = ngettext_lazy("%(count)d board frozen", "%(count)d boards frozen", "count")
+UNFROZEN = ngettext_lazy("%(count)d board unfrozen", "%(count)d boards unfrozen", "count")
+RESET = ngettext_lazy("%(count)d board reset", "%(count)d boards reset", "count")
 
 
 class BoardForm(forms.ModelForm):  # type: ignore[type-arg]  # generic in django-stubs only
@@ -50,7 +57,7 @@ class BoardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in djan
     readonly_fields = ("slug", "logo", "frozen", "x", "y", "seq", "published_seq", "updated_at")
     actions = ("freeze", "unfreeze", "reset")
 
-    @admin.display(description="viewers now")
+    @admin.display(description=gettext_lazy("viewers now"))
     def viewers(self, obj: Board) -> int:
         return channel.watching(obj.slug)
 
@@ -75,34 +82,36 @@ class BoardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in djan
     def _delete(self, request: HttpRequest, slugs: list[str]) -> None:
         _, kept = actions.delete(slugs, channel.watching)
         if kept:
-            self.message_user(
-                request,
-                f"Not deleted, someone watches: {', '.join(kept)}. Freeze or reset it instead.",
-                messages.WARNING,
+            said = ngettext(
+                "Not deleted, someone watches it: %(slugs)s. Freeze or reset it instead.",
+                "Not deleted, someone watches them: %(slugs)s. Freeze or reset them instead.",
+                len(kept),
             )
+            self.message_user(request, said % {"slugs": ", ".join(kept)}, messages.WARNING)
 
-    @admin.action(description="Freeze: refuse moves (423) and show every viewer it is frozen")
+    @admin.action(
+        description=gettext_lazy("Freeze: refuse moves (423) and show every viewer it is frozen")
+    )
     def freeze(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
-        self._each(request, queryset, lambda slug: actions.freeze(slug, True), "frozen")
+        self._each(request, queryset, lambda slug: actions.freeze(slug, True), FROZEN)
 
-    @admin.action(description="Unfreeze: take moves again")
+    @admin.action(description=gettext_lazy("Unfreeze: take moves again"))
     def unfreeze(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
-        self._each(request, queryset, lambda slug: actions.freeze(slug, False), "unfrozen")
+        self._each(request, queryset, lambda slug: actions.freeze(slug, False), UNFROZEN)
 
-    @admin.action(description="Reset: put the logo back at the start")
+    @admin.action(description=gettext_lazy("Reset: put the logo back at the start"))
     def reset(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
-        self._each(request, queryset, actions.reset, "reset")
+        self._each(request, queryset, actions.reset, RESET)
 
     def _each(
         self,
         request: HttpRequest,
         queryset: QuerySet[Board],
         act: Callable[[str], object],
-        done: str,
+        done: Promise,
     ) -> None:
         slugs = list(queryset.values_list("slug", flat=True))
         for slug in slugs:
             act(slug)
-        self.message_user(
-            request, f"{len(slugs)} board(s) {done}: {', '.join(slugs)}", messages.SUCCESS
-        )
+        said = done % {"count": len(slugs)}
+        self.message_user(request, f"{said}: {', '.join(slugs)}", messages.SUCCESS)

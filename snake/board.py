@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from snake.models import Board
 
@@ -29,7 +30,8 @@ DIRECTIONS: dict[str, tuple[str, int]] = {
     "d": ("x", 1),
     "right": ("x", 1),
 }
-ALLOWED = "W, A, S, D (any case), up, down, left or right"
+# Translated where it is refused; the values themselves are what a client sends, in any language.
+ALLOWED = gettext_noop("W, A, S, D (any case), up, down, left or right")
 
 
 class InvalidDirection(ValueError):
@@ -66,7 +68,10 @@ def parse_direction(value: str | None) -> Step:
     """Turn a form value into a step, or raise InvalidDirection naming the allowed values."""
     found = DIRECTIONS.get(value.lower()) if value and len(value) <= 5 else None
     if found is None:
-        raise InvalidDirection(f"direction must be one of {ALLOWED}")
+        allowed = gettext(ALLOWED)
+        raise InvalidDirection(
+            gettext("direction must be one of %(allowed)s") % {"allowed": allowed}
+        )
     return Step(*found)
 
 

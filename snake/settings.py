@@ -122,6 +122,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The language from Accept-Language (or Django's language cookie), never from the session:
+    # the board's pages carry no session (adminonly below). Before anything that answers in words.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "snake.guards.charset.BodyCharsetMiddleware",  # before anything reads the form
     "snake.guards.adminonly.AdminOnlyMiddleware",  # sessions, auth, messages: /admin/ only
@@ -192,7 +195,12 @@ if SNAKE_LOG_LEVEL not in logging.getLevelNamesMapping():
         "WARNING or ERROR, or unset it for INFO"
     )
 
+# The language each browser asks for (Accept-Language), English when it asks for neither; no
+# language in the URLs, which are a public contract. Spanish is the original tutorial's.
+USE_I18N = True
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 LOGGING = {

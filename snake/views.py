@@ -15,6 +15,9 @@ from django.http import (
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.middleware import HtmxDetails
@@ -25,8 +28,11 @@ from snake.guards.refusal import response as refusal
 from snake.guards.refusal import wants_json
 from snake.stream import responses
 
-FROZEN = "This board is frozen: a moderator has stopped moves for now. Nothing moved."
-NOT_LOCAL = "Only manage.py board on this server's machine may ask for this (signed, loopback)."
+# Lazy: each refusal speaks the language of the request it answers (LocaleMiddleware's).
+FROZEN = gettext_lazy("This board is frozen: a moderator has stopped moves for now. Nothing moved.")
+NOT_LOCAL = gettext_lazy(
+    "Only manage.py board on this server's machine may ask for this (signed, loopback)."
+)
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):
@@ -75,7 +81,9 @@ def go(request: HttpRequest) -> HttpResponse:
     """Open the board named in the "go to board" form."""
     slug = request.GET.get("slug", "").strip().lower().replace(" ", "-")
     if not board.is_valid_slug(slug):
-        error = "A board name is 1–40 letters, digits or dashes, starting with a letter or digit."
+        error = _(
+            "A board name is 1–40 letters, digits or dashes, starting with a letter or digit."
+        )
         return _page(request, board.DEFAULT_SLUG, status=400, error=error)
     return HttpResponseSeeOther(reverse("board", args=[slug]))
 
@@ -83,10 +91,14 @@ def go(request: HttpRequest) -> HttpResponse:
 def _slow_down(request: HttpRequest, wait: float) -> HttpResponse:
     """429 for a client over the move limit: nothing moved, and it says when to try again."""
     wait = max(wait, 0.01)  # a wait of a few microseconds still reads as one: "0.01 s"
-    error = (
-        f"Slow down: moves are limited to {settings.SNAKE_MOVES_PER_SECOND}/s per address "
-        f"(bursts of {settings.SNAKE_MOVES_BURST}). Try again in {wait:.2f} s."
-    )
+    error = _(
+        "Slow down: moves are limited to %(rate)d/s per address (bursts of %(burst)d). "
+        "Try again in %(wait)s s."
+    ) % {
+        "rate": settings.SNAKE_MOVES_PER_SECOND,
+        "burst": settings.SNAKE_MOVES_BURST,
+        "wait": number_format(round(wait, 2), 2),  # "0.05" in English, "0,05" in Spanish
+    }
     retry = {"Retry-After": str(max(1, math.ceil(wait)))}  # whole seconds, as HTTP wants
     return refusal(request, 429, error, retry, retry_after=round(wait, 3))
 
@@ -104,7 +116,7 @@ def move(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     try:
         position, changed = board.move(slug, step)
     except board.Frozen:
-        return refusal(request, 423, FROZEN)
+        return refusal(request, 423, str(FROZEN))
     if changed:
         channel.publish(position)
     if wants_json(request):
@@ -124,7 +136,7 @@ def state(request: HttpRequest, slug: str) -> JsonResponse:
 def republish(request: HttpRequest, slug: str) -> HttpResponse:
     """Show every viewer the board's stored state, for `manage.py board` on this machine."""
     if not local.allowed(request, slug):
-        return refusal(request, 403, NOT_LOCAL)
+        return refusal(request, 403, str(NOT_LOCAL))
     channel.republish(slug)
     return HttpResponse(status=204)
 

@@ -53,6 +53,16 @@ def _python_defaults_for_the_tests() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """Each test starts in the default language: LocaleMiddleware leaves the language a request
+    asked for active in the test's thread, and a Spanish request would turn later ones Spanish."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_move_buckets() -> None:
     """Each test starts with full move buckets: the test client is always 127.0.0.1."""
     from django.core.cache import caches  # settings are configured once pytest-django ran

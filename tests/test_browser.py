@@ -17,6 +17,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def open_board(browser, url: str, **context_options):
     """Open the board in a new context; with JavaScript, once the page holds its stream (the
     page loads asleep, then swaps its live part for the awake one)."""
+    # English unless told: the page's words follow the browser's language (Accept-Language).
+    context_options.setdefault("locale", "en-US")
     page = browser.new_context(**context_options).new_page()
     page.goto(url)
     if context_options.get("java_script_enabled", True):
@@ -161,6 +163,23 @@ def test_typing_in_a_field_or_with_modifiers_moves_nothing(browser, server, slug
     by_htmx(page, lambda: page.keyboard.press("s"))  # the only move that counts
     logo_at(watcher, 500, 155, 1)
     logo_at(page, 500, 155, 1)
+
+
+def test_a_spanish_browser_reads_the_page_and_the_streamed_logo_in_spanish(
+    browser, server, slug
+) -> None:
+    url = f"{server.url}/b/{slug}/"
+    spanish, english = open_board(browser, url, locale="es-ES"), open_board(browser, url)
+    assert spanish.locator("html").get_attribute("lang") == "es"
+    sync_api.expect(spanish.locator(".watching")).to_have_text("2 aquí")
+    sync_api.expect(spanish.locator("#pad")).to_have_accessible_name("Mueve el logo")
+    # The English page's move reaches both as one fragment without words: each page names it.
+    by_htmx(english, lambda: english.keyboard.press("d"))
+    logo_at(spanish, 505, 150, 1)
+    name = spanish.get_by_role("img", name="logo de snake en 505, 150", exact=True)
+    sync_api.expect(name).to_have_count(1)
+    name = english.get_by_role("img", name="snake logo at 505, 150", exact=True)
+    sync_api.expect(name).to_have_count(1)
 
 
 def test_buttons_work_with_javascript_off(browser, server, slug) -> None:

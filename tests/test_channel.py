@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 from django.db import transaction
 from django.test import override_settings
+from django.utils import translation
 
 from snake import board, channel, moderation
 from snake.models import Board
@@ -130,3 +131,20 @@ def test_for_a_grip_proxy_publishes_leave_in_seq_order_and_never_repeat(
     assert queued(listener) == [("position", 2, channel.render_logo(second))]
     channel.publish(second)
     assert queued(listener) == []  # nothing newer: nothing more sent
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_the_streamed_fragments_are_the_same_in_every_language(frozen: bool) -> None:
+    # Each event goes to the viewers of every language, rendered in whichever the request
+    # that made it spoke: its words are the page's, around it.
+    def fragments() -> tuple[str, str, str]:
+        logo = channel.render_logo(board.Position("m", 1040, 652, 12345))
+        presence = channel.render_presence(channel.name("m"), 1234)
+        pad = channel.render_board(moderation.Meta("m", "", frozen, 3))
+        return logo, presence, pad
+
+    with translation.override("es"):
+        assert translation.gettext("Move the logo") == "Mueve el logo"  # Spanish is on
+        spanish = fragments()
+    with translation.override("en"):
+        assert fragments() == spanish

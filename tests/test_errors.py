@@ -55,3 +55,18 @@ def test_a_refusal_before_the_frame_middleware_still_carries_every_header(
     assert answer["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "Content-Security-Policy" in answer
     assert answer["Content-Type"].startswith("application/json" if accept else "text/html")
+
+
+def test_json_refusals_speak_spanish_to_who_asks_for_it(make_client: type[Client]) -> None:
+    strict = make_client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="es")
+    no_token = strict.post("/b/e/move", {"direction": "d"}, **JSON)
+    assert no_token.status_code == 403
+    error = no_token.json()["error"]
+    # Django's reason stays as Django says it, inside the Spanish sentence.
+    assert error.startswith("Falló la comprobación CSRF: CSRF cookie not set. Pide una página")
+    assert error.endswith("devuélvela en la cabecera X-CSRFToken.")
+    assert strict.get("/nowhere/", **JSON).json() == {"error": "no encontrado"}
+    form = "application/x-www-form-urlencoded; charset=utf8"
+    lenient = make_client(HTTP_ACCEPT_LANGUAGE="es")
+    unreadable = lenient.generic("POST", "/b/e/move", "direction=d", form, **JSON)
+    assert unreadable.json() == {"error": "solicitud incorrecta"}

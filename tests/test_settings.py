@@ -206,3 +206,16 @@ def test_production_moves_and_the_stream_work_behind_a_tls_proxy(behind_tls: Ser
         assert viewer.wait_seq(1)["x"] == 505
     finally:
         viewer.close()
+
+
+def test_the_language_comes_from_the_browser_before_any_answer_and_never_a_session() -> None:
+    from django.conf import settings
+
+    middleware = settings.MIDDLEWARE
+    locale = middleware.index("django.middleware.locale.LocaleMiddleware")
+    assert middleware.index("whitenoise.middleware.WhiteNoiseMiddleware") < locale
+    assert locale < middleware.index("django.middleware.common.CommonMiddleware")
+    assert locale < middleware.index("snake.guards.charset.BodyCharsetMiddleware")
+    assert "django.contrib.sessions.middleware.SessionMiddleware" not in middleware
+    assert [code for code, _ in settings.LANGUAGES] == ["en", "es"]
+    assert settings.LANGUAGE_CODE == "en" and settings.USE_I18N

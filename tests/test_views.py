@@ -308,3 +308,106 @@ def test_an_uploaded_logo_is_served_at_its_hash_for_good(client: Client) -> None
         "error": "No such logo."
     }
     assert client.get("/logos/x.svg").status_code == 404
+
+
+# Languages: English, or Spanish for a browser that asks for it (Accept-Language).
+
+ES = {"HTTP_ACCEPT_LANGUAGE": "es-ES,es;q=0.9,en;q=0.5"}
+# Each of the page's words and what Spanish says instead.
+WORDS = {
+    "board main": "tablero main",
+    "</span> here</span>": "</span> aquí</span>",
+    ">Go to board<": ">Ir al tablero<",
+    ">Go</button>": ">Ir</button>",
+    ">snake logo at<": ">logo de snake en<",
+    "Frozen: a moderator": "Congelado: un moderador",
+    ">Move the logo<": ">Mueve el logo<",
+    "or the arrow keys.": "o las flechas del teclado.",
+    "Everyone on this board sees every move.": "Todos en este tablero ven cada movimiento.",
+}
+
+
+@pytest.mark.parametrize(
+    ("accept", "language"),
+    [
+        ("", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-FR,fr;q=0.9", "en"),  # neither: the default
+        ("es", "es"),
+        ("es-MX,es;q=0.9", "es"),
+        ("fr;q=1, es;q=0.8, en;q=0.5", "es"),
+    ],
+)
+def test_the_page_speaks_the_language_the_browser_asks_for(
+    dual_client: Client, accept: str, language: str
+) -> None:
+    headers = {"HTTP_ACCEPT_LANGUAGE": accept} if accept else {}
+    response = dual_client.get("/b/main/", **headers)
+    html = response.content.decode()
+    assert response.status_code == 200 and f'<html lang="{language}">' in html
+    assert response["Content-Language"] == language
+    english, spanish = list(WORDS), list(WORDS.values())
+    said, unsaid = (spanish, english) if language == "es" else (english, spanish)
+    assert [words for words in said if words not in html] == []
+    assert [words for words in unsaid if words in html] == []
+
+
+@pytest.mark.parametrize("htmx", [{}, {"HTTP_HX_REQUEST": "true"}])
+@pytest.mark.parametrize("path", ["/b/main/", "/b/main/state"])
+def test_a_cache_keeps_each_language_apart_and_spanish_needs_no_session(
+    dual_client: Client, path: str, htmx: dict
+) -> None:
+    response = dual_client.get(path, **htmx, **ES)
+    assert response.status_code == 200 and "Accept-Language" in response["Vary"]
+    assert "sessionid" not in response.cookies
+
+
+def test_the_streamed_logo_is_named_by_the_pages_words(client: Client) -> None:
+    # The logo carries numbers only (every language shares its event): it names itself with
+    # the page's #logo-name, then its own label, the coordinates.
+    html = client.get("/b/main/", **ES).content.decode()
+    assert '<span id="logo-name" hidden>logo de snake en</span>' in html
+    assert 'aria-labelledby="logo-name logo" aria-label="500, 150"' in logo(html)
+
+
+@pytest.mark.parametrize(
+    ("headers", "answer"),
+    [
+        (JSON, lambda r: r.json()["error"]),
+        ({"HTTP_HX_REQUEST": "true"}, lambda r: r.content.decode()),
+        ({}, lambda r: r.content.decode()),
+    ],
+)
+def test_the_moves_refusals_speak_spanish(dual_client: Client, headers: dict, answer) -> None:
+    bad = dual_client.post("/b/es-move/move", {"direction": "nope"}, **headers, **ES)
+    assert bad.status_code == 400
+    allowed = "W, A, S, D (en mayúscula o minúscula), up, down, left o right"
+    assert f"la dirección debe ser uno de estos valores: {allowed}" in answer(bad)
+    Board.objects.create(slug="es-ice", x=500, y=150, frozen=True)
+    frozen = dual_client.post("/b/es-ice/move", {"direction": "d"}, **headers, **ES)
+    assert frozen.status_code == 423
+    assert "Este tablero está congelado" in answer(frozen)
+
+
+@override_settings(SNAKE_MOVES_PER_SECOND=1, SNAKE_MOVES_BURST=1)
+def test_slow_down_speaks_spanish_with_a_decimal_comma(dual_client: Client) -> None:
+    dual_client.post("/b/es-slow/move", {"direction": "d"}, **JSON, **ES)
+    slow = dual_client.post("/b/es-slow/move", {"direction": "d"}, **JSON, **ES)
+    assert slow.status_code == 429
+    error = slow.json()["error"]
+    assert error.startswith("Más despacio: los movimientos están limitados a 1/s por dirección IP")
+    assert re.search(r"Vuelve a intentarlo dentro de \d,\d\d s\.$", error), error
+    assert isinstance(slow.json()["retry_after"], float)  # the number itself stays a number
+
+
+def test_a_bad_board_name_is_refused_in_spanish(client: Client) -> None:
+    response = client.get("/go/", {"slug": "-x"}, **ES)
+    html = response.content.decode()
+    assert response.status_code == 400 and '<html lang="es">' in html
+    assert "El nombre de un tablero tiene de 1 a 40 letras" in html
+
+
+def test_the_loopback_endpoint_refuses_in_spanish(client: Client) -> None:
+    refused = client.post("/local/b/es/publish", **JSON, **ES)
+    assert refused.status_code == 403
+    assert refused.json()["error"].startswith("Solo manage.py board, desde la máquina")

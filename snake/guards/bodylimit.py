@@ -28,6 +28,7 @@ from asgiref.typing import (
     HTTPScope,
     Scope,
 )
+from django.utils.translation import gettext as _
 
 from snake.guards import refusal
 
@@ -48,7 +49,8 @@ async def _drain(receive: ASGIReceiveCallable, size: int, more: bool) -> None:
 async def _too_large(
     scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable, size: int, more: bool
 ) -> None:
-    error = f"a move's body is at most {MAX_MOVE_BODY} bytes"
+    with refusal.speaking(scope):  # in front of Django: no LocaleMiddleware yet
+        error = _("a move's body is at most %(max)d bytes") % {"max": MAX_MOVE_BODY}
     # The connection carries no other request: the body is not read to its end (or not at all).
     close = {"Connection": "close"}
     # The answer goes out first, so the server sends no "100 Continue" while we drain; the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext as _
 
 from snake.guards.refusal import response
 
@@ -26,6 +27,8 @@ class BodyCharsetMiddleware(MiddlewareMixin):
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         # request.encoding is set only from a charset Python knows as a codec.
         if request.encoding and request.method == "POST" and not decodes_text(request.encoding):
-            error = f"the body's charset {request.encoding!r} cannot decode text; send UTF-8"
+            error = _("the body's charset %(charset)s cannot decode text; send UTF-8") % {
+                "charset": repr(request.encoding)
+            }
             return response(request, 400, error)
         return None

@@ -17,6 +17,8 @@ from asgiref.typing import ASGISendCallable, HTTPScope
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from snake.guards import security
 
@@ -69,11 +71,20 @@ def response(
 
 def too_many_streams() -> tuple[str, dict[str, str]]:
     """Say why the stream cap (snake.guards.streamcap) refused a stream, and when to retry."""
-    error = (
-        f"Too many event streams from your address: at most {settings.SNAKE_MAX_STREAMS_PER_IP} "
-        f"at once. Close some, or retry in {STREAM_RETRY_AFTER} s."
-    )
+    error = _(
+        "Too many event streams from your address: at most %(cap)d at once. Close some, or "
+        "retry in %(retry)d s."
+    ) % {"cap": settings.SNAKE_MAX_STREAMS_PER_IP, "retry": STREAM_RETRY_AFTER}
     return error, {"Retry-After": str(STREAM_RETRY_AFTER)}
+
+
+def speaking(scope: HTTPScope) -> translation.override:
+    """Speak the scope's Accept-Language, for refusals made where LocaleMiddleware never runs."""
+    accept = b",".join(v for n, v in scope.get("headers", ()) if n == b"accept-language")
+    # A bare request carrying the header alone: LocaleMiddleware's own choice, by its own rules.
+    request = HttpRequest()
+    request.META["HTTP_ACCEPT_LANGUAGE"] = accept.decode("latin-1")
+    return translation.override(translation.get_language_from_request(request))
 
 
 def body_for(accept: str, error: str) -> tuple[bytes, bytes]:

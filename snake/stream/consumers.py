@@ -15,6 +15,8 @@ from typing import TypedDict, cast
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from snake.guards import refusal, security, streamcap
 from snake.stream import hub
@@ -36,6 +38,20 @@ def _host_allowed(scope: HTTPScope) -> bool:
     host = next((v for n, v in scope["headers"] if n == b"host"), b"").decode("latin-1")
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+# Translated only once one is sent: choosing a language for every stream would slow a storm.
+WRONG_METHOD = gettext_noop("method not allowed: GET the stream")
+WRONG_HOST = gettext_noop("bad request: host not in ALLOWED_HOSTS")
+
+
+def _refused(scope: HTTPScope) -> tuple[int, str, dict[str, str]] | None:
+    """Why a stream request is refused before the cap (its untranslated message); else None."""
+    if scope["method"] != "GET":
+        return 405, WRONG_METHOD, {"Allow": "GET"}
+    if not _host_allowed(scope):
+        return 400, WRONG_HOST, {}
+    return None
 
 
 class StreamConsumer:
@@ -65,13 +81,16 @@ class StreamConsumer:
     async def serve(
         self, scope: RoutedScope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["method"] != "GET":
-            await self._refuse(scope, send, 405, "method not allowed: GET the stream",
-                               {"Allow": "GET"})  # fmt: skip
-        elif not _host_allowed(scope):
-            await self._refuse(scope, send, 400, "bad request: host not in ALLOWED_HOSTS")
+        # Refused outside Django's middleware: speaking() stands in for LocaleMiddleware.
+        if (refused := _refused(scope)) is not None:
+            status, message, headers = refused
+            with refusal.speaking(scope):
+                error = _(message)
+            await self._refuse(scope, send, status, error, headers)
         elif (slot := streamcap.acquire(scope)) is None:
-            await self._refuse(scope, send, 429, *refusal.too_many_streams())
+            with refusal.speaking(scope):
+                error, headers = refusal.too_many_streams()
+            await self._refuse(scope, send, 429, error, headers)
         else:
             try:
                 channel = self.channel_template.format(**scope["url_route"]["kwargs"])

@@ -198,3 +198,12 @@ def test_live_a_client_that_sends_3_mb_before_reading_reads_the_413(server, slug
         assert content == f"a move's body is at most {MAX_MOVE_BODY} bytes\n".encode()
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert "Content-Security-Policy" in answer.headers
+
+
+def test_the_413_speaks_the_clients_language() -> None:
+    scope = move_scope(4000)
+    scope["headers"].append((b"accept-language", b"es-ES,es;q=0.9"))
+    sent, _ = run(scope, body(b"x" * 4000))
+    assert sent[0]["status"] == 413
+    said = f"el cuerpo de un movimiento tiene como máximo {MAX_MOVE_BODY} bytes\n"
+    assert sent[1]["body"].decode() == said

@@ -32,3 +32,18 @@ def test_a_form_in_a_charset_that_cannot_decode_is_a_400_not_a_500(
     assert answer.status_code == 400
     assert charset in (answer.json()["error"] if accept else answer.content.decode())
     assert not Board.objects.exists()
+
+
+def test_the_charset_refusal_speaks_spanish(make_client: type[Client]) -> None:
+    client = make_client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_LANGUAGE="es")
+    answer = client.generic(
+        "POST",
+        "/b/cs/move",
+        encode_multipart(BOUNDARY, {"direction": "d"}),
+        content_type=f"{MULTIPART_CONTENT}; charset=rot13",
+    )
+    assert answer.status_code == 400
+    assert answer.content.decode() == (
+        "la codificación 'rot13' declarada para el cuerpo no sirve para decodificar texto; "
+        "envíalo en UTF-8"
+    )

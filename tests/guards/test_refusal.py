@@ -10,6 +10,7 @@ import httpx
 import pytest
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
+from django.utils import translation
 
 from snake.guards import refusal
 from snake.guards.security import security_headers
@@ -181,3 +182,24 @@ def test_live_the_two_429s_carry_a_pages_headers(
         assert "Retry-After" in second.headers
         if asked_json:
             assert "retry_after" in moves[1].json()
+
+
+@pytest.mark.parametrize(
+    ("accept", "language"),
+    [
+        ("", "en"),
+        ("es-ES,es;q=0.9", "es"),
+        ("fr, es;q=0.5", "es"),
+        ("fr", "en"),
+        ("de, en;q=0.9, es;q=0.8", "en"),
+    ],
+)
+def test_speaking_chooses_the_language_as_the_locale_middleware_does(
+    accept: str, language: str
+) -> None:
+    scope = {"headers": [(b"accept-language", accept.encode())] if accept else []}
+    request = RequestFactory().get("/", HTTP_ACCEPT_LANGUAGE=accept)
+    assert translation.get_language_from_request(request) == language
+    with refusal.speaking(scope):
+        assert translation.get_language() == language
+    assert translation.get_language() == "en"  # and only while it speaks

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
+from django.utils import translation
 
 from snake.guards import refusal, streamcap
 from tests.live import Server
@@ -62,6 +63,16 @@ def test_the_refusal_says_how_many_and_when_to_retry() -> None:
     error, headers = refusal.too_many_streams()
     assert "at most 7" in error
     assert headers == {"Retry-After": str(refusal.STREAM_RETRY_AFTER)}
+
+
+@override_settings(SNAKE_MAX_STREAMS_PER_IP=7)
+def test_the_refusal_speaks_the_active_language() -> None:
+    with translation.override("es"):
+        error, _ = refusal.too_many_streams()
+    assert error == (
+        "Demasiados flujos de eventos desde tu dirección IP: como máximo 7 a la vez. Cierra "
+        f"alguno o vuelve a intentarlo dentro de {refusal.STREAM_RETRY_AFTER} s."
+    )
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import httpx
+from django.test import override_settings
 
 from snake import stream
+from snake.guards import streamcap
 from snake.stream import hub
 from snake.stream.consumers import StreamConsumer
 from tests.sse import SSEClient
@@ -178,3 +180,40 @@ def test_a_stream_dropped_where_its_socket_is_out_of_reach_ends_so_the_server_cl
     assert n < 50_000, "the stuck stream was never dropped"
     assert not served.cancelled() and served.exception() is None
     assert "count-gone" not in hub._rooms  # it left its room: nothing of it is kept
+
+
+def refused(scope: dict) -> tuple[int, bytes]:
+    """Serve one stream request that the consumer refuses; return its status and body."""
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        raise AssertionError("a refusal reads nothing")
+
+    base = {"type": "http", "method": "GET", "path": "/c/events/", "client": ("203.0.113.9", 1)}
+    headers = [(b"host", b"localhost"), (b"accept-language", b"es")]
+    scope = {**base, "headers": headers, "url_route": {"args": (), "kwargs": {}}, **scope}
+    asyncio.run(StreamConsumer.as_asgi("c").serve(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+@override_settings(SNAKE_MAX_STREAMS_PER_IP=1)
+def test_the_consumers_refusals_speak_the_clients_language() -> None:
+    assert refused({"method": "POST"}) == (
+        405,
+        "método no permitido: pide el flujo con GET\n".encode(),
+    )
+    status, error = refused({"headers": [(b"host", b"evil.example"), (b"accept-language", b"es")]})
+    assert (status, error) == (
+        400,
+        "solicitud incorrecta: el host no está en ALLOWED_HOSTS\n".encode(),
+    )
+    slot = streamcap.acquire_address("203.0.113.9")
+    try:
+        status, error = refused({})
+    finally:
+        assert slot is not None
+        slot.release()
+    assert status == 429 and error.decode().startswith("Demasiados flujos de eventos")
