@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
 from snake import actions, channel, logos
@@ -23,11 +24,17 @@ RESET = ngettext_lazy("%(count)d board reset", "%(count)d boards reset", "count"
 class BoardForm(forms.ModelForm):  # type: ignore[type-arg]  # generic in django-stubs only
     upload = forms.FileField(
         required=False,
-        label="Upload a logo",
-        help_text=f"PNG, WebP or JPEG, at most {logos.MAX_BYTES // 1024} KB and "
-        f"{logos.MAX_SIDE} px a side (never SVG); shown scaled into the logo's box.",
+        label=gettext_lazy("Upload a logo"),
+        help_text=format_lazy(
+            gettext_lazy(
+                "PNG, WebP or JPEG, at most {kb} KB and {px} px a side (never SVG); shown "
+                "scaled into the logo's box."
+            ),
+            kb=logos.MAX_BYTES // 1024,
+            px=logos.MAX_SIDE,
+        ),
     )
-    bundled = forms.BooleanField(required=False, label="Use the bundled logo again")
+    bundled = forms.BooleanField(required=False, label=gettext_lazy("Use the bundled logo again"))
 
     class Meta:
         model = Board

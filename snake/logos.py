@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass
 from typing import IO
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 
 from snake.models import Logo
@@ -19,7 +21,7 @@ from snake.models import Logo
 MAX_BYTES = 256 * 1024
 MAX_SIDE = 512
 FORMATS = {"PNG": "png", "WEBP": "webp", "JPEG": "jpeg"}
-NOT_AN_IMAGE = "That is not a PNG, WebP or JPEG image (SVG is never taken)."
+NOT_AN_IMAGE = gettext_lazy("That is not a PNG, WebP or JPEG image (SVG is never taken).")
 CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 
 
@@ -32,14 +34,17 @@ def _opened(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=list(FORMATS))  # reads the header only
     except (UnidentifiedImageError, OSError) as exc:
-        raise LogoRefused(NOT_AN_IMAGE) from exc
+        raise LogoRefused(str(NOT_AN_IMAGE)) from exc
     if max(image.size) > MAX_SIDE:  # before decoding: a small file may claim a huge picture
         width, height = image.size
-        raise LogoRefused(f"A logo is at most {MAX_SIDE} px a side, not {width} x {height}.")
+        raise LogoRefused(
+            _("A logo is at most %(max)d px a side, not %(width)d x %(height)d.")
+            % {"max": MAX_SIDE, "width": width, "height": height}
+        )
     try:
         image.load()  # decodes it all: a truncated or corrupt file fails here, not later
     except OSError as exc:
-        raise LogoRefused(NOT_AN_IMAGE) from exc
+        raise LogoRefused(str(NOT_AN_IMAGE)) from exc
     return image
 
 
@@ -55,7 +60,9 @@ def encode(upload: IO[bytes]) -> Encoded:
     """Check an upload and re-encode it, or raise LogoRefused saying what is taken."""
     data = upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise LogoRefused(f"A logo is at most {MAX_BYTES // 1024} KB: make the file smaller.")
+        raise LogoRefused(
+            _("A logo is at most %(kb)d KB: make the file smaller.") % {"kb": MAX_BYTES // 1024}
+        )
     image = _opened(data)
     fmt = FORMATS[str(image.format)]
     out = io.BytesIO()

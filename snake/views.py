@@ -146,7 +146,7 @@ def logo(request: HttpRequest, name: str) -> HttpResponse:
     """Serve an uploaded logo; its name is its content's hash, so it may be cached for good."""
     found = logos.find(name)
     if found is None:
-        return refusal(request, 404, "No such logo.")
+        return refusal(request, 404, _("No such logo."))
     response = HttpResponse(found[0], content_type=found[1])
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
