@@ -96,10 +96,9 @@ def _publish_board(slug: str) -> None:
 
 
 def republish(slug: str) -> None:
-    """Send the board's stored position and own state to this process's viewers and paths."""
-    position, state = board.current(slug), moderation.meta(slug)
-    stream.send(name(slug), POSITION, position.seq, render_logo(position))
-    stream.send(name(slug), BOARD, state.version, render_board(state))
+    """Send the board's stored state, as a stream's opening has it, on every path."""
+    for event, (version, fragment) in snapshot(name(slug)).items():
+        stream.send(name(slug), event, version, fragment)
 
 
 def _publish_newest(slug: str) -> None:
