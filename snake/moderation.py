@@ -45,7 +45,8 @@ def meta(slug: str) -> Meta:
 
 def locked(slug: str) -> Meta:
     """Return the board's own state, its row locked until the current transaction ends."""
-    rows = Board.objects.select_for_update().filter(slug=slug)
+    # of=self: the logo is an outer join, and PostgreSQL locks no row on its nullable side.
+    rows = Board.objects.select_for_update(of=("self",)).filter(slug=slug)
     return _meta(slug, rows.values_list(*FIELDS).first())
 
 
