@@ -124,7 +124,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The language from Accept-Language (or Django's language cookie), never from the session:
     # the board's pages carry no session (adminonly below). Before anything that answers in words.
-    "django.middleware.locale.LocaleMiddleware",
+    "snake.language.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "snake.guards.charset.BodyCharsetMiddleware",  # before anything reads the form
     "snake.guards.adminonly.AdminOnlyMiddleware",  # sessions, auth, messages: /admin/ only

@@ -28,7 +28,7 @@ from snake.guards.refusal import response as refusal
 from snake.guards.refusal import wants_json
 from snake.stream import responses
 
-# Lazy: each refusal speaks the language of the request it answers (LocaleMiddleware's).
+# Lazy: each refusal speaks the language of the request it answers (LanguageMiddleware's).
 FROZEN = gettext_lazy("This board is frozen: a moderator has stopped moves for now. Nothing moved.")
 NOT_LOCAL = gettext_lazy(
     "Only manage.py board on this server's machine may ask for this (signed, loopback)."

@@ -54,7 +54,7 @@ def _python_defaults_for_the_tests() -> None:
 
 @pytest.fixture(autouse=True)
 def _english_after_each_test() -> Iterator[None]:
-    """Each test starts in the default language: LocaleMiddleware leaves the language a request
+    """Each test starts in the default language: LanguageMiddleware leaves the language a request
     asked for active in the test's thread, and a Spanish request would turn later ones Spanish."""
     from django.utils import translation
 

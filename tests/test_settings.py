@@ -212,7 +212,7 @@ def test_the_language_comes_from_the_browser_before_any_answer_and_never_a_sessi
     from django.conf import settings
 
     middleware = settings.MIDDLEWARE
-    locale = middleware.index("django.middleware.locale.LocaleMiddleware")
+    locale = middleware.index("snake.language.LanguageMiddleware")
     assert middleware.index("whitenoise.middleware.WhiteNoiseMiddleware") < locale
     assert locale < middleware.index("django.middleware.common.CommonMiddleware")
     assert locale < middleware.index("snake.guards.charset.BodyCharsetMiddleware")

@@ -49,7 +49,7 @@ async def _drain(receive: ASGIReceiveCallable, size: int, more: bool) -> None:
 async def _too_large(
     scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable, size: int, more: bool
 ) -> None:
-    with refusal.speaking(scope):  # in front of Django: no LocaleMiddleware yet
+    with refusal.speaking(scope):  # in front of Django: no LanguageMiddleware yet
         error = _("a move's body is at most %(max)d bytes") % {"max": MAX_MOVE_BODY}
     # The connection carries no other request: the body is not read to its end (or not at all).
     close = {"Connection": "close"}

@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from snake import language
 from snake.guards import security
 
 TEXT = "text/plain; charset=utf-8"
@@ -79,12 +80,9 @@ def too_many_streams() -> tuple[str, dict[str, str]]:
 
 
 def speaking(scope: HTTPScope) -> translation.override:
-    """Speak the scope's Accept-Language, for refusals made where LocaleMiddleware never runs."""
+    """Speak the scope's Accept-Language, for refusals made where LanguageMiddleware never runs."""
     accept = b",".join(v for n, v in scope.get("headers", ()) if n == b"accept-language")
-    # A bare request carrying the header alone: LocaleMiddleware's own choice, by its own rules.
-    request = HttpRequest()
-    request.META["HTTP_ACCEPT_LANGUAGE"] = accept.decode("latin-1")
-    return translation.override(translation.get_language_from_request(request))
+    return translation.override(language.of(None, accept.decode("latin-1")))
 
 
 def body_for(accept: str, error: str) -> tuple[bytes, bytes]:

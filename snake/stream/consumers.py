@@ -81,7 +81,7 @@ class StreamConsumer:
     async def serve(
         self, scope: RoutedScope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        # Refused outside Django's middleware: speaking() stands in for LocaleMiddleware.
+        # Refused outside Django's middleware: speaking() stands in for LanguageMiddleware.
         if (refused := _refused(scope)) is not None:
             status, message, headers = refused
             with refusal.speaking(scope):
