@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBase
+from django.test import Client, RequestFactory
+from django.utils import translation
+
+from snake import errors
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
@@ -70,3 +75,43 @@ def test_json_refusals_speak_spanish_to_who_asks_for_it(make_client: type[Client
     lenient = make_client(HTTP_ACCEPT_LANGUAGE="es")
     unreadable = lenient.generic("POST", "/b/e/move", "direction=d", form, **JSON)
     assert unreadable.json() == {"error": "solicitud incorrecta"}
+
+
+PAGES = {
+    "en": {
+        400: "Bad request (400)",
+        403: "Forbidden (403)",
+        404: "Not found (404)",
+        500: "Server error (500)",
+    },
+    "es": {
+        400: "Solicitud incorrecta (400)",
+        403: "Prohibido (403)",
+        404: "No encontrado (404)",
+        500: "Error del servidor (500)",
+    },
+}
+
+
+def said(answer: HttpResponseBase, language: str, status: int) -> None:
+    page = answer.content.decode()
+    assert answer.status_code == status
+    assert f'<html lang="{language}">' in page
+    assert f"<h1>{PAGES[language][status]}</h1>" in page
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_browsers_error_pages_speak_their_language(
+    make_client: type[Client], language: str
+) -> None:
+    client = make_client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE=language)
+    said(client.get("/nowhere/"), language, 404)
+    said(client.post("/b/e/move", {"direction": "d"}), language, 403)  # no CSRF token
+    bad_host = make_client(HTTP_HOST="evil.example", HTTP_ACCEPT_LANGUAGE=language)
+    said(bad_host.get("/"), language, 400)
+    # Nothing of snake's raises PermissionDenied or fails on purpose: their views, as Django
+    # calls them, in the language LanguageMiddleware would have chosen.
+    request = RequestFactory(HTTP_HOST="127.0.0.1").get("/")
+    with translation.override(language):
+        said(errors.permission_denied(request, PermissionDenied()), language, 403)
+        said(errors.server_error(request), language, 500)

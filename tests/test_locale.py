@@ -9,13 +9,17 @@ from __future__ import annotations
 import ast
 import gettext
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.utils import translation
 
-LOCALE = Path(__file__).resolve().parent.parent / "locale"
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE = ROOT / "locale"
 CATALOGUES = sorted(LOCALE.glob("*/LC_MESSAGES/django.po"))
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 
@@ -79,6 +83,35 @@ def test_each_translation_keeps_its_placeholders(po: Path) -> None:
     for msgid, text in messages(po).items():
         original = msgid[0] if isinstance(msgid, tuple) else str(msgid).split("\x04")[-1]
         assert sorted(PLACEHOLDER.findall(text)) == sorted(PLACEHOLDER.findall(original)), msgid
+
+
+def extracted(tmp_path: Path, language: str) -> Path:
+    """makemessages' .po for the code as it is now, made in a copy so the tree is untouched."""
+    for part in ("snake", "templates"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "manage.py", tmp_path)
+    po = Path("locale", language, "LC_MESSAGES", "django.po")
+    (tmp_path / po).parent.mkdir(parents=True)
+    shutil.copy(LOCALE / po.relative_to("locale"), tmp_path / po)
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", language, "--no-location"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    return tmp_path / po
+
+
+@pytest.mark.parametrize("po", CATALOGUES, ids=lambda po: po.parent.parent.name)
+def test_every_string_in_the_code_is_in_the_catalogue(po: Path, tmp_path: Path) -> None:
+    if shutil.which("xgettext") is None:
+        pytest.skip("makemessages needs GNU gettext: apt-get install gettext")
+    now = set(messages(extracted(tmp_path, po.parent.parent.name)))
+    committed = set(messages(po))
+    assert now == committed, (
+        f"new in the code: {sorted(map(str, now - committed))}; "
+        f"gone from it: {sorted(map(str, committed - now))}. Run makemessages (README, Languages)"
+    )
 
 
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda po: po.parent.parent.name)
