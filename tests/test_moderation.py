@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from snake import moderation
-from snake.models import Board
+from snake.models import Board, Logo
 
 pytestmark = pytest.mark.django_db
 
@@ -33,3 +33,14 @@ def test_a_title_is_stripped_and_shown_instead_of_the_slug() -> None:
     assert moderation.meta("named") == state
     cleared, changed = moderation.set_title("named", "")
     assert changed and cleared.shown_title == "named" and cleared.version == 3
+
+
+def test_meta_reads_what_the_locked_read_does_logo_and_frozen_included() -> None:
+    logo = Logo.objects.create(sha256="a" * 64, format="png", data=b"", width=1, height=1)
+    moderation.set_logo("drawn", logo)
+    state, _ = moderation.freeze("drawn")
+    assert state == moderation.Meta("drawn", "", True, 3, f"{'a' * 64}.png")
+    assert moderation.meta("drawn") == state
+    assert moderation.meta("drawn").frozen is True
+    back, _ = moderation.set_logo("drawn", None)
+    assert moderation.meta("drawn") == back and back.logo == ""
