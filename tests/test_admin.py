@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,8 +15,9 @@ from django.contrib.auth.models import User
 from django.db.models import F
 from django.test import Client
 
+from deploy.cluster import Cluster
 from tests.browser import needs_chromium, streaming
-from tests.live import ROOT, Player, Server
+from tests.live import ROOT, Player, Server, needs_cluster
 from tests.test_logos import picture
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -24,21 +26,25 @@ expect = sync_api.expect
 PASSWORD = "a-test-only-password-7"  # a throwaway superuser in the test's own database
 
 
-@pytest.fixture(scope="module")
-def moderator(server: Server) -> str:
-    """A superuser in the server's database; return its name."""
+def superuser(env: dict[str, str], username: str) -> str:
+    """Make a superuser in the database of the servers run with this env; return its name."""
     subprocess.run(
-        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "mod",
-         "--email", "mod@example.com"],
-        cwd=ROOT, env={**server.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", username,
+         "--email", f"{username}@example.com"],
+        cwd=ROOT, env={**os.environ, **env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
         capture_output=True,
     )  # fmt: skip
-    return "mod"
+    return username
 
 
-def logged_in(browser, server: Server, username: str):
+@pytest.fixture(scope="module")
+def moderator(server: Server) -> str:
+    return superuser(server.env, "mod")
+
+
+def logged_in(browser, url: str, username: str):
     page = browser.new_context().new_page()
-    page.goto(f"{server.url}/admin/")
+    page.goto(f"{url}/admin/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
@@ -46,8 +52,8 @@ def logged_in(browser, server: Server, username: str):
     return page
 
 
-def act(admin, server: Server, slug: str, action: str) -> None:
-    admin.goto(f"{server.url}/admin/snake/board/?q={slug}")
+def act(admin, url: str, slug: str, action: str) -> None:
+    admin.goto(f"{url}/admin/snake/board/?q={slug}")
     admin.check(f"input[name=_selected_action][value={slug}]")
     admin.select_option("select[name=action]", action)
     admin.click("button[name=index]")
@@ -62,12 +68,12 @@ def test_a_moderator_freezes_resets_titles_and_unfreezes_a_board_its_viewers_see
     viewer = browser.new_context().new_page()
     viewer.goto(f"{server.url}/b/{slug}/")
     streaming(viewer)
-    admin = logged_in(browser, server, moderator)
+    admin = logged_in(browser, server.url, moderator)
     admin.goto(f"{server.url}/admin/snake/board/?q={slug}")
     expect(admin.locator("#result_list")).to_contain_text(slug)
     expect(admin.locator("td.field-viewers")).to_have_text("1")
 
-    act(admin, server, slug, "freeze")
+    act(admin, server.url, slug, "freeze")
     expect(viewer.locator("#title")).to_have_attribute("data-frozen", "true")
     expect(viewer.locator("#pad .key:disabled")).to_have_count(4)
     expect(viewer.locator(".frozen-note")).to_be_visible()
@@ -75,7 +81,7 @@ def test_a_moderator_freezes_resets_titles_and_unfreezes_a_board_its_viewers_see
     expect(viewer.locator("#status")).to_contain_text("This board is frozen")
     expect(viewer.locator("#logo")).to_have_attribute("data-x", "505")
 
-    act(admin, server, slug, "reset")
+    act(admin, server.url, slug, "reset")
     expect(viewer.locator("#logo")).to_have_attribute("data-x", "500")
 
     admin.goto(f"{server.url}/admin/snake/board/{slug}/change/")
@@ -83,7 +89,7 @@ def test_a_moderator_freezes_resets_titles_and_unfreezes_a_board_its_viewers_see
     admin.click("input[name=_save]")
     expect(viewer.locator("#title")).to_have_text("Our shared board")
 
-    act(admin, server, slug, "unfreeze")
+    act(admin, server.url, slug, "unfreeze")
     expect(viewer.locator("#pad .key:enabled")).to_have_count(4)
     expect(viewer.locator(".frozen-note")).to_be_hidden()
     viewer.click(".key-s")
@@ -99,7 +105,7 @@ def test_a_watched_board_is_not_deleted_and_an_unwatched_one_is(
     viewer = browser.new_context().new_page()
     viewer.goto(f"{server.url}/b/{slug[:30]}-b/")
     streaming(viewer)
-    admin = logged_in(browser, server, moderator)
+    admin = logged_in(browser, server.url, moderator)
     admin.goto(f"{server.url}/admin/snake/board/?q={slug[:30]}")
     admin.check("#action-toggle")
     admin.select_option("select[name=action]", "delete_selected")
@@ -146,7 +152,7 @@ def test_an_uploaded_logo_reaches_every_viewer_and_an_svg_is_refused(
     viewer = browser.new_context().new_page()
     viewer.goto(f"{server.url}/b/{slug}/")
     streaming(viewer)
-    admin = logged_in(browser, server, moderator)
+    admin = logged_in(browser, server.url, moderator)
     change = f"{server.url}/admin/snake/board/{slug}/change/"
 
     admin.goto(change)
@@ -170,3 +176,26 @@ def test_an_uploaded_logo_reaches_every_viewer_and_an_svg_is_refused(
     admin.check("#id_bundled")
     admin.click("input[name=_save]")
     expect(viewer.locator("#title")).to_have_attribute("data-logo", "/static/snake/logo.svg")
+
+
+@needs_cluster
+def test_in_the_cluster_the_admins_freeze_reaches_viewers_through_pushpin(
+    browser, cluster: Cluster, slug
+) -> None:
+    # The admin answers from whichever worker Pushpin picks; each publishes through GRIP.
+    url = cluster.url.rstrip("/")
+    with Player(url) as p:
+        p.move(slug, "d")
+    viewer = browser.new_context().new_page()
+    viewer.goto(f"{url}/b/{slug}/")
+    streaming(viewer)
+    admin = logged_in(browser, url, superuser(cluster.env, "clustermod"))
+    act(admin, url, slug, "freeze")
+    expect(viewer.locator("#title")).to_have_attribute("data-frozen", "true")
+    expect(viewer.locator("#pad .key:disabled")).to_have_count(4)
+    act(admin, url, slug, "reset")
+    expect(viewer.locator("#logo")).to_have_attribute("data-x", "500")
+    act(admin, url, slug, "unfreeze")
+    expect(viewer.locator("#pad .key:disabled")).to_have_count(0)
+    viewer.locator(".key-d").click()
+    expect(viewer.locator("#logo")).to_have_attribute("data-x", "505")
